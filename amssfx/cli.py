@@ -1,0 +1,383 @@
+"""Command line: one engine underneath every command; exit 0 ok, 1 runtime error, 2 usage error."""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AmssfxError, EffectChainError, MaskError, QueryError
+
+USAGE_ERRORS = (QueryError, MaskError, EffectChainError)
+DEFAULT_LACH_QUERY = "separate vocals, drums, bass"
+
+
+class UsageError(AmssfxError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _hl(text: str) -> tuple[int, int]:
+    try:
+        h, l = text.split(":")
+        return int(h), int(l)
+    except ValueError:
+        raise UsageError(f"latent channel {text!r} must be HEAD:LACH, e.g. 1:4") from None
+
+
+def _gain(text: str) -> tuple[int, int, float]:
+    hl, eq, g = text.partition("=")
+    if not eq:
+        raise UsageError(f"--gain {text!r} must be HEAD:LACH=GAIN, e.g. 0:2=0.5")
+    h, l = _hl(hl)
+    try:
+        return h, l, float(g)
+    except ValueError:
+        raise UsageError(f"--gain {text!r}: gain must be a number") from None
+
+
+def build_mask(shape, solos=(), mutes=(), gains=(), base=None) -> np.ndarray:
+    """Ones (or `base`); any --solo zeroes the rest; then --mute and --gain apply."""
+    from .engine import solo as solo_mask
+
+    m = np.ones(shape, np.float32) if base is None else np.asarray(base, np.float32).copy()
+    if solos:
+        m = sum(solo_mask(shape, *_hl(s)) for s in solos)
+    for s in mutes:
+        m[np.nonzero(solo_mask(shape, *_hl(s)))] = 0.0
+    for s in gains:
+        h, l, g = _gain(s)
+        m[np.nonzero(solo_mask(shape, h, l))] = g
+    return m
+
+
+class _Progress:
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled = label, enabled
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self._last < 0.5 and done < total):
+            return
+        self._last = now
+        pct = 100.0 * done / max(total, 1)
+        sys.stderr.write(f"\r{self.label} {pct:5.1f}%  ({now - self.t0:.1f} s)")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _engine(args, preview: bool = False):
+    from .engine import Engine
+
+    return Engine(getattr(args, "model", None), threads=getattr(args, "threads", None), preview=preview)
+
+
+def _report(rep, quiet=False) -> None:
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if rep.clipped:
+        print(f"warning: {rep.clipped} samples were above full scale and clipped by the integer output "
+              f"format; use --format wav32f to keep them", file=sys.stderr)
+    if not quiet:
+        dur = rep.frames / max(rep.sample_rate, 1)
+        print(f"wrote {rep.output} ({dur:.2f} s, {rep.channels} ch, {rep.sample_rate} Hz) in {rep.seconds:.2f} s "
+              f"({dur / max(rep.seconds, 1e-9):.1f}x real time)")
+
+
+def _add_mask_flags(p) -> None:
+    p.add_argument("--solo", action="append", default=[], metavar="H:L", help="keep only these latent channels")
+    p.add_argument("--mute", action="append", default=[], metavar="H:L", help="mute a latent channel")
+    p.add_argument("--gain", action="append", default=[], metavar="H:L=G", help="set a latent channel's gain")
+    p.add_argument("--fx", action="append", default=[], metavar="SPEC",
+                   help="effect after the model: 'reverb:room_size=0.7', JSON, or a .json file")
+
+
+def _add_model_flags(p) -> None:
+    p.add_argument("--model", help="ONNX model (default: the bundled model)")
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+
+
+def _add_output_flags(p) -> None:
+    p.add_argument("--format", dest="format_name", choices=["wav16", "wav24", "wav32f", "flac16", "flac24"],
+                   help="output format (default: wav32f for .wav, flac24 for .flac)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--repair-nonfinite", action="store_true",
+                   help="replace NaN/Inf input samples with silence (with a warning) instead of stopping")
+
+
+def cmd_process(args) -> int:
+    from . import session as sess
+    from .effects import parse_fx
+    from .model_runtime import OnnxModel
+
+    s = sess.load(args.session) if args.session else None
+    inp = args.input or (s.input if s else None)
+    query = args.query or (s.query if s else None)
+    out = args.output or (s.output if s else None)
+    if not inp or not query or not out:
+        raise UsageError("process needs IN, --query and -o (or a --session that has them)")
+    model_path = args.model or (s.model_path if s else None)
+    args.model = model_path
+    engine = _engine(args)
+    from .hashing import file_sha256
+    sha = file_sha256(engine.model.path)
+    if s and s.model_sha256 and s.model_sha256 != sha:
+        raise sess.SessionError(f"the session was made with model sha256 {s.model_sha256[:12]}…, "
+                                f"but {engine.model.path} is {sha[:12]}…")
+    chain = [e for f in args.fx for e in parse_fx(f)] if args.fx else (s.chain if s else [])
+    base = s.mask if (s and s.mask is not None) else None
+    mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain, base)
+    params = engine.params(query, mask, s.direct_gain if s else 1.0)
+    fmt = args.format_name or (s.output_format if s else None)
+    rep = engine.process_file(inp, out, params, chain, fmt, args.force,
+                              "repair" if args.repair_nonfinite else "error",
+                              progress=_Progress("processing", not args.quiet))
+    sess.Session(str(Path(inp).resolve()), params.query.text, mask.tolist(), params.direct_gain, chain,
+                 str(Path(engine.model.path).resolve()), sha, str(Path(out).resolve()), fmt
+                 ).save(sess.sidecar_path(out))
+    _report(rep, args.quiet)
+    return 0
+
+
+def cmd_lach(args) -> int:
+    from .engine import solo
+
+    engine = _engine(args)
+    params = engine.params(args.query, solo(engine.mask_shape, args.head, args.lach), direct_gain=0.0)
+    rep = engine.process_file(args.input, args.output, params, None, args.format_name, args.force,
+                              "repair" if args.repair_nonfinite else "error",
+                              progress=_Progress(f"latent channel {args.head}:{args.lach}", not args.quiet))
+    _report(rep, args.quiet)
+    return 0
+
+
+def cmd_stems(args) -> int:
+    from .stems import export_stems, plan_stems
+
+    engine = _engine(args)
+    jobs = plan_stems(engine, args.query, [_hl(s) for s in args.solo], defaults=not args.no_defaults)
+    fmt = args.format_name or "wav24"
+    reports = export_stems(engine, args.input, args.output, jobs, fmt, args.force,
+                           progress=_Progress("stems", not args.quiet),
+                           nonfinite="repair" if args.repair_nonfinite else "error")
+    for r in reports:
+        _report(r, args.quiet)
+    return 0
+
+
+def cmd_play(args) -> int:
+    from .effects import parse_fx
+    from .player import play_file
+
+    engine = _engine(args, preview=True)
+    chain = [e for f in args.fx for e in parse_fx(f)]
+    mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain)
+    params = engine.params(args.query, mask)
+    stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device)
+    for w in stats.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"played {stats.seconds_played:.2f} s")
+    print(f"underruns: {stats.underruns}")
+    return 0
+
+
+def cmd_export_onnx(args) -> int:
+    try:
+        from .export.onnx_export import export_checkpoint
+    except ImportError as e:
+        raise AmssfxError(f"export needs the 'export' extra (torch, onnx): {e}") from None
+    path = export_checkpoint(args.checkpoint, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(args)
+    return 0
+
+
+def cmd_app(args) -> int:
+    try:
+        from .gui.app import main as app_main
+    except ImportError as e:
+        raise AmssfxError(f"the app needs the 'gui' extra (PyQt6, sounddevice, pyqtgraph): {e}") from None
+    return app_main(args.input, args.model)
+
+
+def cmd_flops(args) -> int:
+    from .nn.flops import report
+
+    print(report(args.config))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .nn.train import train
+
+    res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
+                lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init)
+    print(res)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .nn.evaluate import evaluate
+
+    table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed)
+    print(table)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .data.render import render_bank
+
+    res = render_bank(args.out, args.minutes, args.seed)
+    print(f"rendered {res['rendered_seconds']:.0f} s of 4-stem audio in {res['elapsed_seconds']:.1f} s "
+          f"({res['audio_seconds_per_second']:.1f} s of audio per second)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="amssfx", description="Change one source of a mix with a text query.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    s = sub.add_parser("process", help="process a file with a query")
+    s.add_argument("input", nargs="?")
+    s.add_argument("--query", "-q")
+    s.add_argument("-o", "--output")
+    s.add_argument("--session", help="a recipe (.amssfx.json) to reproduce; flags override it")
+    s.add_argument("--quiet", action="store_true")
+    _add_mask_flags(s)
+    _add_model_flags(s)
+    _add_output_flags(s)
+    s.set_defaults(fn=cmd_process)
+
+    s = sub.add_parser("lach", help="hear one latent channel alone (the paper's manipulate_lach)")
+    s.add_argument("input")
+    s.add_argument("--head", type=int, required=True)
+    s.add_argument("--lach", type=int, required=True)
+    s.add_argument("--query", default=DEFAULT_LACH_QUERY,
+                   help=f"query that conditions the latent channels (default: {DEFAULT_LACH_QUERY!r})")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--quiet", action="store_true")
+    _add_model_flags(s)
+    _add_output_flags(s)
+    s.set_defaults(fn=cmd_lach)
+
+    s = sub.add_parser("stems", help="export vocals, drums, bass, other (+ queries and solos)")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--query", action="append", default=[], help="an extra stem made by this query")
+    s.add_argument("--solo", action="append", default=[], metavar="H:L", help="an extra latent-channel stem")
+    s.add_argument("--no-defaults", action="store_true", help="only the --query and --solo stems")
+    s.add_argument("--quiet", action="store_true")
+    _add_model_flags(s)
+    _add_output_flags(s)
+    s.set_defaults(fn=cmd_stems)
+
+    s = sub.add_parser("play", help="preview through the default audio device")
+    s.add_argument("input")
+    s.add_argument("--query", "-q", required=True)
+    s.add_argument("--duration", type=float, help="seconds to play (default: the whole file)")
+    s.add_argument("--device", help="sounddevice output device name or index")
+    _add_mask_flags(s)
+    _add_model_flags(s)
+    s.set_defaults(fn=cmd_play)
+
+    s = sub.add_parser("export-onnx", help="export a checkpoint to ONNX with the amssfx contract")
+    s.add_argument("checkpoint")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(fn=cmd_export_onnx)
+
+    s = sub.add_parser("bench", help="speed and memory figures (not a test)")
+    s.add_argument("--model", help="ONNX model (default: bundled)")
+    s.add_argument("--checkpoint", help="torch checkpoint for the eager comparison (default: bundled)")
+    s.add_argument("--quick", action="store_true", help="short inputs, for a smoke run")
+    s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("app", help="open the desktop app")
+    s.add_argument("input", nargs="?")
+    s.add_argument("--model")
+    s.set_defaults(fn=cmd_app)
+
+    s = sub.add_parser("flops", help="GFLOP per second of audio of a configuration")
+    s.add_argument("config", nargs="?", default="all")
+    s.set_defaults(fn=cmd_flops)
+
+    s = sub.add_parser("train", help="train or resume a model (extra 'train')")
+    s.add_argument("--run", default="runs/small")
+    s.add_argument("--train-bank", default="data/train")
+    s.add_argument("--valid-bank", default="data/valid")
+    s.add_argument("--config", default="small")
+    s.add_argument("--init", help="start from this checkpoint")
+    s.add_argument("--hours", type=float, default=1.0)
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--lr", type=float, default=5e-4)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")
+    s.add_argument("--model", help="ONNX model (default: bundled)")
+    s.add_argument("--bank", default="data/test", help="held-out stem bank (rendered if missing)")
+    s.add_argument("--out", default="evaluation.md")
+    s.add_argument("--clips", type=int, default=48)
+    s.add_argument("--seconds", type=float, default=8.0)
+    s.add_argument("--seed", type=int, default=3)
+    s.set_defaults(fn=cmd_evaluate)
+
+    d = sub.add_parser("data", help="training data")
+    dsub = d.add_subparsers(dest="data_command", parser_class=_Parser)
+    s = dsub.add_parser("render", help="render songs to a stem bank")
+    s.add_argument("--minutes", type=float, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.set_defaults(fn=cmd_render)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        args = build_parser().parse_args(argv)
+        if not hasattr(args, "fn"):
+            build_parser().print_help()
+            return 2
+        return args.fn(args)
+    except (UsageError, *USAGE_ERRORS) as e:
+        if debug:
+            raise
+        print(f"amssfx: error: {e}", file=sys.stderr)
+        return 2
+    except AmssfxError as e:
+        if debug:
+            raise
+        print(f"amssfx: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("amssfx: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence prints one line
+        if debug:
+            raise
+        print(f"amssfx: unexpected error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

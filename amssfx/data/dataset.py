@@ -1,0 +1,81 @@
+"""Random remixes of a rendered stem bank with a random task per example (AMSS_TASKS.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..query import SIDES, SOURCES, STRENGTHS, Query, encode
+from ..tasks import make_pair
+from .render import STEMS
+
+TRAIN_FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
+
+
+def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES) -> Query:
+    """A family drawn uniformly, then a non-empty target set and the family's parameter."""
+    family = str(rng.choice(families))
+    while True:
+        targets = tuple(s for s in SOURCES if rng.random() < 0.5)
+        if targets:
+            break
+    if family in ("pan", "hard_pan"):
+        return Query(family, targets, side=str(rng.choice(SIDES)))
+    if family in ("lowpass", "highpass"):
+        return Query(family, targets, strength=str(rng.choice(STRENGTHS)))
+    return Query(family, targets)
+
+
+class StemBank:
+    """Songs of a rendered bank, memory-mapped: each (4 stems, 2 channels, time) float32."""
+
+    def __init__(self, root: str | Path):
+        self.paths = sorted(Path(root).glob("song_*.npy"))
+        if not self.paths:
+            raise FileNotFoundError(f"no rendered songs in {root}; run `amssfx data render --out {root}`")
+        self.songs = [np.load(p, mmap_mode="r") for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+
+class RemixDataset:
+    """Each example: every stem from a random song and offset, levelled at random, then a task.
+
+    Deterministic per (seed, index), so a validation set is fixed by its seed.
+    """
+
+    def __init__(self, bank: StemBank, segment_samples: int, seed: int = 0,
+                 families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1):
+        self.bank, self.segment = bank, segment_samples
+        self.seed, self.families = seed, families
+        self.level_db, self.drop_prob = level_db, drop_prob
+
+    def stems(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        out = {}
+        for i, name in enumerate(STEMS):
+            song = self.bank.songs[int(rng.integers(len(self.bank)))]
+            start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
+            x = np.array(song[i, :, start:start + self.segment], np.float32)
+            rms = float(np.sqrt(np.mean(x * x)))
+            level = 10 ** (rng.uniform(*self.level_db) / 20)
+            x *= min(level / rms, 30.0) if rms > 1e-5 else 0.0
+            if rng.random() < 0.5:
+                x = x[::-1].copy()  # swap left and right
+            if rng.random() < self.drop_prob:
+                x[:] = 0.0
+            out[name] = x
+        return out
+
+    def example(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Query]:
+        """(input (2, n), target (2, n), tokens (words,), query)."""
+        rng = np.random.default_rng([self.seed, index])
+        stems = self.stems(rng)
+        q = random_query(rng, self.families)
+        inp, tgt = make_pair(stems, q)
+        return inp, tgt, np.asarray(encode(q), np.int64), q
+
+    def batch(self, start: int, size: int):
+        ex = [self.example(start + i) for i in range(size)]
+        return (np.stack([e[0] for e in ex]), np.stack([e[1] for e in ex]),
+                np.stack([e[2] for e in ex]), [e[3] for e in ex])

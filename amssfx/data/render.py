@@ -1,0 +1,158 @@
+"""Render procedural songs to four stems with FluidSynth (FluidR3_GM only) and espeak-ng."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+from .arrange import Song, arrange
+
+SAMPLE_RATE = 44100
+STEMS = ("vocals", "drums", "bass", "other")
+# Training material is rendered with this soundfont only; TimGM6mb and MuseScore_General
+# are reserved for evaluation and must never be used here.
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+RESERVED_SOUNDFONTS = ("TimGM6mb", "MuseScore_General")
+
+
+def soundfont_path() -> str:
+    path = os.environ.get("AMSSFX_SOUNDFONT", SOUNDFONT)
+    if any(r.lower() in Path(path).name.lower() for r in RESERVED_SOUNDFONTS):
+        raise ValueError(f"{path} is reserved for evaluation; training renders use FluidR3_GM")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"soundfont {path} not found; install Debian's fluid-soundfont-gm")
+    return path
+
+
+def _render_parts(parts, duration_s: float, sf2: str) -> np.ndarray:
+    import fluidsynth
+
+    n_total = int(round(duration_s * SAMPLE_RATE))
+    out = np.zeros((2, n_total), np.float32)
+    if not parts:
+        return out
+    synth = fluidsynth.Synth(gain=0.3, samplerate=float(SAMPLE_RATE))
+    try:
+        sfid = synth.sfload(sf2)
+        events = []
+        for p in parts:
+            synth.program_select(p.channel, sfid, p.bank, p.program)
+            synth.cc(p.channel, 10, p.pan_cc)
+            synth.cc(p.channel, 7, p.volume_cc)
+            for n in p.notes:
+                start = int(n.time_s * SAMPLE_RATE)
+                if start >= n_total:
+                    continue
+                events.append((start, 1, n.channel, n.key, n.velocity))
+                events.append((min(int((n.time_s + n.duration_s) * SAMPLE_RATE), n_total), 0, n.channel, n.key, 0))
+        events.sort(key=lambda e: (e[0], e[1]))
+        pos = 0
+        for t, on, ch, key, vel in events:
+            if t > pos:
+                out[:, pos:t] = _samples(synth, t - pos)
+                pos = t
+            if on:
+                synth.noteon(ch, key, vel)
+            else:
+                synth.noteoff(ch, key)
+        if pos < n_total:
+            out[:, pos:] = _samples(synth, n_total - pos)
+    finally:
+        synth.delete()
+    return out
+
+
+def _samples(synth, n: int) -> np.ndarray:
+    s = np.asarray(synth.get_samples(n), np.int16).reshape(-1, 2).T
+    return s.astype(np.float32) / 32768.0
+
+
+def _speak(text: str, voice: str, pitch: int, speed: int) -> np.ndarray:
+    """espeak-ng speech as mono float32 at 44.1 kHz (argument list, no shell)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise FileNotFoundError("espeak-ng not found; install Debian's espeak-ng")
+    wav = subprocess.run([exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
+                         capture_output=True, check=True, timeout=60).stdout
+    # WAV from espeak-ng: 44-byte header (data size fields unset), 16-bit mono at 22050 Hz.
+    pcm = np.frombuffer(wav[44:len(wav) - (len(wav) - 44) % 2], np.int16).astype(np.float32) / 32768.0
+    return signal.resample_poly(pcm, 2, 1).astype(np.float32)
+
+
+def _render_phrases(song: Song) -> np.ndarray:
+    n_total = int(round(song.duration_s * SAMPLE_RATE))
+    out = np.zeros((2, n_total), np.float32)
+    for ph in song.phrases:
+        x = _speak(ph.text, ph.voice, ph.pitch, ph.speed) * ph.gain
+        start = int(ph.time_s * SAMPLE_RATE)
+        if start >= n_total:
+            continue
+        x = x[: n_total - start]
+        left, right = np.sqrt(0.5 * (1 - ph.pan)), np.sqrt(0.5 * (1 + ph.pan))
+        out[0, start:start + len(x)] += left * x
+        out[1, start:start + len(x)] += right * x
+    return out
+
+
+def render_song(song: Song) -> dict[str, np.ndarray]:
+    """The four stems of a song, (2, time) float32 each, summing to the mix."""
+    sf2 = soundfont_path()
+    stems = {name: _render_parts(song.parts[name], song.duration_s, sf2) for name in STEMS}
+    if song.phrases:
+        stems["vocals"] = stems["vocals"] + _render_phrases(song)
+    return stems
+
+
+def song_seed(base_seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
+
+
+def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: float = 30.0,
+                progress: bool = True) -> dict:
+    """Render `minutes` of songs into `out_dir` as one (4, 2, time) float32 .npy per song.
+
+    Songs already present (same seed) are kept, so an interrupted render resumes.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_songs = max(1, int(np.ceil(minutes * 60 / song_seconds)))
+    t0 = time.perf_counter()
+    rendered_s = 0.0
+    bar = tqdm(range(n_songs), desc="render", unit="song", disable=not progress)
+    for i in bar:
+        s = song_seed(seed, i)
+        path = out / f"song_{s:010d}.npy"
+        if path.exists():
+            continue
+        stems = render_song(arrange(s, song_seconds))
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, np.stack([stems[k] for k in STEMS]))
+        os.replace(tmp, path)
+        rendered_s += song_seconds
+        bar.set_postfix(audio_s_per_s=f"{rendered_s / (time.perf_counter() - t0):.1f}")
+    elapsed = time.perf_counter() - t0
+    index = {"seed": seed, "songs": sorted(p.name for p in out.glob("song_*.npy")),
+             "song_seconds": song_seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS)}
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return {"songs": n_songs, "rendered_seconds": rendered_s, "elapsed_seconds": elapsed,
+            "audio_seconds_per_second": rendered_s / elapsed if elapsed > 0 else float("inf")}
+
+
+DEMO_SEED = 20261128  # the bundled demo song; not a seed of any training or evaluation bank
+
+
+def render_demo(out_path: str | Path, seconds: float = 30.0) -> Path:
+    """Re-create the bundled demo song (mix only) as 16-bit FLAC."""
+    from ..audio_io import write
+
+    stems = render_song(arrange(DEMO_SEED, seconds))
+    write(out_path, sum(stems.values()), SAMPLE_RATE, "flac16", force=True)
+    return Path(out_path)

@@ -1,0 +1,214 @@
+"""The one engine behind the CLI, the app and the API: file -> chunks -> model -> overlap-add -> effects -> file."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio_io import AtomicWriter, AudioReader
+from .chunking import OverlapAdd
+from .effects import EffectChain, validate_chain
+from .errors import Cancelled, MaskError
+from .model_runtime import DEFAULT_MODEL, OnnxModel
+from .query import Query, parse
+from .resample import StreamResampler
+
+MODEL_RATE = 44100
+OVERLAP_FRACTION = 0.25  # 25 % overlap costs 1.33x; see the notes on chunking
+READ_BLOCK = 65536
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """What the model does: the query, the latent-channel gains, the direct path's weight."""
+
+    query: Query
+    mask: tuple[tuple[float, ...], ...]
+    direct_gain: float = 1.0
+
+    @classmethod
+    def make(cls, query: Query | str, mask_shape: tuple[int, int], mask=None, direct_gain: float = 1.0):
+        q = parse(query) if isinstance(query, str) else query
+        m = np.ones(mask_shape, np.float32) if mask is None else np.asarray(mask, np.float32)
+        if m.shape != tuple(mask_shape):
+            raise MaskError(f"mask shape {m.shape}, the model has {mask_shape[0]} heads x {mask_shape[1]} latent channels")
+        return cls(q, tuple(tuple(float(v) for v in row) for row in m), float(direct_gain))
+
+    def mask_array(self) -> np.ndarray:
+        return np.asarray(self.mask, np.float32)
+
+
+def channel_groups(channels: int) -> list[tuple[int, ...]]:
+    """Channels are processed in pairs (1+2, 3+4, ...); an odd last channel is processed as mono."""
+    return [tuple(range(i, min(i + 2, channels))) for i in range(0, channels, 2)]
+
+
+@dataclass
+class Report:
+    output: Path | None = None
+    frames: int = 0
+    sample_rate: int = 0
+    channels: int = 0
+    seconds: float = 0.0
+    clipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class _GroupStream:
+    """One channel group at the source rate: resample -> stereo -> model OLA -> effects -> back."""
+
+    def __init__(self, model: OnnxModel, n_ch: int, sample_rate: int, params_fn, chain_spec):
+        self.n_ch = n_ch
+        c = model.contract
+        overlap = int(c.chunk_samples * OVERLAP_FRACTION)
+        self.model, self.params_fn = model, params_fn
+        self.up = StreamResampler(sample_rate, MODEL_RATE, n_ch)
+        self.down = StreamResampler(MODEL_RATE, sample_rate, n_ch)
+        self.ola = OverlapAdd(self._chunk, 2, c.chunk_samples, overlap)
+        self.chain = EffectChain(chain_spec, MODEL_RATE)
+
+    def _chunk(self, audio: np.ndarray, index: int) -> np.ndarray:
+        p: RenderParams = self.params_fn()
+        return self.model.run_chunk(audio, p.query, p.mask_array(), p.direct_gain)
+
+    def _to_stereo(self, x):
+        return np.repeat(x, 2, 0) if self.n_ch == 1 else x
+
+    def _from_stereo(self, y):
+        return y.mean(0, keepdims=True) if self.n_ch == 1 else y
+
+    def _tail(self, y: np.ndarray) -> np.ndarray:
+        return self.down.process(self._from_stereo(self.chain.process(y)))
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return self._tail(self.ola.process(self._to_stereo(self.up.process(x))))
+
+    def flush(self) -> np.ndarray:
+        a = self._tail(self.ola.process(self._to_stereo(self.up.flush())))
+        b = self._tail(self.ola.flush())
+        return np.concatenate([a, b, self.down.flush()], 1)
+
+    def reset(self) -> None:
+        for stage in (self.up, self.down, self.ola, self.chain):
+            stage.reset()
+
+
+class Stream:
+    """process(block) / flush() / reset() over (channels, time) audio at the source rate.
+
+    Output has exactly the input's length and channel count, whatever the block sizes.
+    `params_fn` is asked once per model chunk, so a change takes effect from the next chunk.
+    """
+
+    def __init__(self, model: OnnxModel, sample_rate: int, channels: int,
+                 params_fn: Callable[[], RenderParams], chain_spec=None):
+        self.groups = [(g, _GroupStream(model, len(g), sample_rate, params_fn, chain_spec))
+                       for g in channel_groups(channels)]
+        self.channels = channels
+        self._in = 0
+        self._out = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for _, g in self.groups for w in g.chain.warnings]
+
+    def _join(self, parts: list[np.ndarray]) -> np.ndarray:
+        n = min(p.shape[1] for p in parts)
+        out = np.zeros((self.channels, n), np.float32)
+        for (idx, _), p in zip(self.groups, parts):
+            out[list(idx)] = p[:, :n]
+        n = min(n, self._in - self._out)
+        self._out += n
+        return out[:, :n]
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        self._in += block.shape[1]
+        return self._join([g.process(block[list(idx)]) for idx, g in self.groups])
+
+    def flush(self) -> np.ndarray:
+        out = self._join([g.flush() for _, g in self.groups])
+        missing = self._in - self._out
+        if missing > 0:  # resampling rounds down by at most a sample or two at the very end
+            out = np.concatenate([out, np.zeros((self.channels, missing), np.float32)], 1)
+            self._out += missing
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        for _, g in self.groups:
+            g.reset()
+        self._in = self._out = 0
+
+
+class Engine:
+    """Loads one model and renders audio with it; safe to share between threads for reads."""
+
+    def __init__(self, model: OnnxModel | str | Path | None = None, threads: int | None = None,
+                 preview: bool = False):
+        self.model = model if isinstance(model, OnnxModel) else OnnxModel(model or DEFAULT_MODEL, threads, preview)
+
+    @property
+    def mask_shape(self) -> tuple[int, int]:
+        return self.model.mask_shape
+
+    def params(self, query: Query | str, mask=None, direct_gain: float = 1.0) -> RenderParams:
+        return RenderParams.make(query, self.mask_shape, mask, direct_gain)
+
+    def stream(self, sample_rate: int, channels: int, params: RenderParams | Callable[[], RenderParams],
+               chain=None) -> Stream:
+        fn = params if callable(params) else (lambda: params)
+        return Stream(self.model, sample_rate, channels, fn, validate_chain(chain or []))
+
+    def process_array(self, audio: np.ndarray, sample_rate: int, params: RenderParams, chain=None,
+                      block: int = READ_BLOCK) -> np.ndarray:
+        """(channels, time) -> (channels, time); the input array is not modified."""
+        audio = np.asarray(audio, np.float32)
+        if not np.isfinite(audio).all():
+            from .errors import NonFiniteAudioError
+            bad = np.argwhere(~np.isfinite(audio))[0]
+            raise NonFiniteAudioError(f"audio has NaN/Inf samples, first at frame {bad[1]} channel {bad[0]}")
+        s = self.stream(sample_rate, audio.shape[0], params, chain)
+        outs = [s.process(audio[:, i:i + block]) for i in range(0, audio.shape[1], block)]
+        outs.append(s.flush())
+        return np.concatenate(outs, 1)
+
+    def process_file(self, in_path, out_path, params: RenderParams, chain=None, format_name: str | None = None,
+                     force: bool = False, nonfinite: str = "error",
+                     progress: Callable[[int, int], None] | None = None,
+                     cancel: threading.Event | None = None) -> Report:
+        """Stream a file through the engine into `out_path` (atomic, never over the input)."""
+        t0 = time.perf_counter()
+        reader = AudioReader(in_path, nonfinite)
+        info = reader.info
+        writer = AtomicWriter(out_path, info.sample_rate, info.channels, format_name, force, protect=(in_path,))
+        stream = self.stream(info.sample_rate, info.channels, params, chain)
+        done = 0
+        with writer:
+            for block in reader.blocks(READ_BLOCK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled; no output was written")
+                writer.write(stream.process(block))
+                done += block.shape[1]
+                if progress:
+                    progress(done, info.frames)
+            writer.write(stream.flush())
+        return Report(Path(out_path), writer.frames, info.sample_rate, info.channels, time.perf_counter() - t0,
+                      writer.clipped, reader.warnings + stream.warnings)
+
+
+def solo(mask_shape: tuple[int, int], head: int, lach: int) -> np.ndarray:
+    """A mask with one latent channel at gain 1 and the rest at 0."""
+    h, l = mask_shape
+    if not (0 <= head < h and 0 <= lach < l):
+        raise MaskError(f"latent channel {head}:{lach} is out of range; the model has heads 0-{h - 1}, "
+                        f"lach 0-{l - 1}")
+    m = np.zeros(mask_shape, np.float32)
+    m[head, lach] = 1.0
+    return m
+
+
+__all__ = ["Engine", "RenderParams", "Report", "Stream", "solo", "channel_groups", "replace"]

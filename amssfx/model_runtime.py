@@ -1,0 +1,98 @@
+"""An exported AMSS-Net on ONNX Runtime: load, check the contract, run one chunk."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import stft as _stft
+from .contract import (INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY, OUTPUT_SPEC,
+                       Contract)
+from .errors import MaskError, ModelContractError
+from .query import Query, encode
+
+ASSETS = Path(__file__).parent / "assets"
+DEFAULT_MODEL = ASSETS / "default.onnx"
+
+
+class OnnxModel:
+    """An ONNX Runtime session plus the contract read from the file's metadata."""
+
+    def __init__(self, path: str | Path | None = None, threads: int | None = None, preview: bool = False):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else DEFAULT_MODEL
+        if not self.path.exists():
+            raise ModelContractError(f"model {self.path} not found")
+        if self.path.stat().st_size == 0:
+            raise ModelContractError(f"model {self.path} is empty (0 bytes)")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = threads if threads is not None else (1 if preview else 0)
+        if preview:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
+            raise ModelContractError(f"model {self.path} cannot be loaded (corrupt or not ONNX): "
+                                     f"{str(e).splitlines()[0][:200]}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if META_KEY not in meta:
+            raise ModelContractError(f"model {self.path} has no amssfx contract metadata; "
+                                     f"export it with `amssfx export-onnx`")
+        self.contract = Contract.from_json(meta[META_KEY], str(self.path))
+        self._check_graph()
+        self.sha256 = None
+
+    def _check_graph(self) -> None:
+        c = self.contract
+        want = {INPUT_SPEC: list(c.spec_shape), INPUT_TOKENS: [1, c.max_tokens],
+                INPUT_MASK: [1, c.num_heads, c.num_lach], INPUT_DIRECT: [1]}
+        have = {i.name: i.shape for i in self.session.get_inputs()}
+        for name, shape in want.items():
+            if name not in have:
+                raise ModelContractError(f"model {self.path}: graph input {name!r} missing")
+            if list(have[name]) != shape:
+                raise ModelContractError(f"model {self.path}: input {name!r} has shape {have[name]}, "
+                                         f"its contract says {shape}")
+        if OUTPUT_SPEC not in [o.name for o in self.session.get_outputs()]:
+            raise ModelContractError(f"model {self.path}: graph output {OUTPUT_SPEC!r} missing")
+
+    @property
+    def mask_shape(self) -> tuple[int, int]:
+        return self.contract.num_heads, self.contract.num_lach
+
+    def check_mask(self, mask) -> np.ndarray:
+        m = np.asarray(mask, np.float32)
+        if m.shape != self.mask_shape:
+            raise MaskError(f"mask shape {m.shape}, the model has {self.mask_shape[0]} heads x "
+                            f"{self.mask_shape[1]} latent channels")
+        if not np.isfinite(m).all():
+            raise MaskError("mask gains must be finite")
+        return m
+
+    def run_spec(self, spec: np.ndarray, tokens: np.ndarray, mask: np.ndarray, direct_gain: float) -> np.ndarray:
+        """(4, frames, freq) -> (4, frames, freq)."""
+        feeds = {INPUT_SPEC: spec[None].astype(np.float32), INPUT_TOKENS: tokens[None].astype(np.int64),
+                 INPUT_MASK: mask[None].astype(np.float32), INPUT_DIRECT: np.array([direct_gain], np.float32)}
+        return self.session.run([OUTPUT_SPEC], feeds)[0][0]
+
+    def run_chunk(self, audio: np.ndarray, query: Query, mask: np.ndarray, direct_gain: float = 1.0) -> np.ndarray:
+        """(2, chunk_samples) stereo at 44.1 kHz -> the same shape."""
+        c = self.contract
+        spec = _stft.stft(audio, c.n_fft, c.hop)
+        out = self.run_spec(spec, np.asarray(encode(query, c.max_tokens)), mask, direct_gain)
+        return _stft.istft(out, c.n_fft, c.hop, audio.shape[1])
+
+    def describe(self) -> str:
+        c = self.contract
+        return f"{self.path.name} ({c.config_name}, {c.num_heads}x{c.num_lach} latent channels)"
+
+
+def contract_of(path: str | Path) -> dict:
+    """The contract of a model file as a dict (for display)."""
+    return json.loads(OnnxModel(path).contract.to_json())

@@ -1,0 +1,1 @@
+"""AMSS-Net in PyTorch: model, configurations, checkpoints (extra `train`)."""

@@ -1,0 +1,222 @@
+"""AMSS-Net: a text-conditioned TFC-TDF U-Net whose decoder extracts and manipulates latent source channels.
+
+Tensor layout everywhere: (batch, channels, frames, freq), frequency on the last axis so
+the TDF (a linear layer over frequency) needs no transpose.
+
+Decisions of ours (see ../shared notes on the reconstruction):
+- SMPoCM is *gated* (as LaSAFT's GPoCM): V' = sigmoid(PoCM(V)) * V per head group. The gate
+  keeps each latent channel a scaled copy of itself, so soloing a channel plays a source,
+  not an arbitrary mixture of sources.
+- Output = direct path + latent path. The direct path is a text-conditioned 2x2 stereo
+  matrix per frequency band applied to the input spectrogram (identity at start): it carries
+  what a query does to the whole mix (most of a volume, pan or filter edit), so the latent
+  path only has to model the source-selective remainder. `direct_gain` = 0 hears the latent
+  path alone (the paper's manipulate_lach demo).
+- Everything after the last block's mask is linear and bias-free (Agg PoCM, last layer):
+  the latent path's output is exactly linear in the mask, so a zero mask silences it and
+  the solos of all channels add up to the full latent path.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+class TFC(nn.Module):
+    """Densely connected 3x3 convs (BN, ReLU); output = the last layer's C channels."""
+
+    def __init__(self, in_ch: int, ch: int, layers: int):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        c = in_ch
+        for _ in range(layers):
+            self.convs.append(nn.Sequential(nn.Conv2d(c, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU()))
+            c += ch
+
+    def forward(self, x):
+        feats = [x]
+        out = x
+        for conv in self.convs:
+            out = conv(torch.cat(feats, 1) if len(feats) > 1 else feats[0])
+            feats.append(out)
+        return out
+
+
+class TDF(nn.Module):
+    """Per-channel, per-frame two-layer MLP over frequency with a bottleneck."""
+
+    def __init__(self, ch: int, freq: int, bottleneck: int):
+        super().__init__()
+        hidden = max(freq // bottleneck, 4)
+        self.net = nn.Sequential(nn.Linear(freq, hidden, bias=False), nn.BatchNorm2d(ch), nn.ReLU(),
+                                 nn.Linear(hidden, freq, bias=False), nn.BatchNorm2d(ch), nn.ReLU())
+
+    def forward(self, x):  # (b, c, t, f)
+        return self.net(x)
+
+
+class TFCTDF(nn.Module):
+    def __init__(self, in_ch: int, ch: int, freq: int, cfg: ModelConfig):
+        super().__init__()
+        self.tfc = TFC(in_ch, ch, cfg.tfc_layers)
+        self.tdf = TDF(ch, freq, cfg.tdf_bottleneck)
+
+    def forward(self, x):
+        x = self.tfc(x)
+        return x + self.tdf(x)
+
+
+class TextEncoder(nn.Module):
+    """Learned word embeddings + bidirectional GRU -> word features (b, words, 2*hidden)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=0)
+        self.gru = nn.GRU(cfg.embed_dim, cfg.text_hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, tokens):  # (b, words) int64
+        w, _ = self.gru(self.embed(tokens))
+        return w
+
+
+class Condition(nn.Module):
+    """Attention of a learned query over the word features -> a parameter vector."""
+
+    def __init__(self, word_dim: int, out_dim: int):
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(word_dim) / math.sqrt(word_dim))
+        self.proj = nn.Linear(word_dim, out_dim)
+
+    def forward(self, words, pad):  # words (b, n, e), pad (b, n) bool
+        scores = (words @ self.query) / math.sqrt(words.shape[-1])
+        scores = scores.masked_fill(pad, -1e4)
+        ctx = (torch.softmax(scores, -1).unsqueeze(-1) * words).sum(1)  # (b, e)
+        return self.proj(ctx)
+
+
+class DecoderBlock(nn.Module):
+    """Latent Source Channel extractor + SMPoCM + Channel-wise Skip Attention."""
+
+    def __init__(self, cfg: ModelConfig, freq: int, word_dim: int):
+        super().__init__()
+        c, h, l = cfg.channels, cfg.num_heads, cfg.num_lach
+        self.h, self.l = h, l
+        self.extract = TFCTDF(2 * c, c, freq, cfg)
+        self.conv_k = nn.Conv2d(c, h * l, 1)
+        self.conv_v = nn.Conv2d(c, h * l, 1)
+        self.conv_q = nn.Conv2d(c, c, 1)
+        self.cond = Condition(word_dim, h * (l * l + l))
+        nn.init.zeros_(self.cond.proj.weight)
+        nn.init.zeros_(self.cond.proj.bias)
+
+    def forward(self, up, skip, words, pad, lach_mask=None):
+        b, c, t, f = skip.shape
+        h, l = self.h, self.l
+        x = self.extract(torch.cat([up, skip], 1))
+        k = self.conv_k(x).reshape(b, h, l, t, f)
+        v = self.conv_v(x).reshape(b, h, l, t, f)
+        q = self.conv_q(skip).reshape(b, h, c // h, t, f)
+        theta = self.cond(words, pad)  # (b, h*(l*l+l))
+        w = theta[:, : h * l * l].reshape(b, h, l, l)
+        bias = theta[:, h * l * l:].reshape(b, h, l, 1, 1)
+        gate = torch.sigmoid(torch.einsum("bhij,bhjtf->bhitf", w, v) + bias)  # SMPoCM (gated)
+        v = gate * v
+        if lach_mask is not None:  # (b, h, l): gain per latent channel
+            v = v * lach_mask.reshape(b, h, l, 1, 1)
+        att = torch.einsum("bhctf,bhltf->bhtcl", q, k) / math.sqrt(f)
+        att = torch.softmax(att, -1)  # over the latent channels of each head
+        out = torch.einsum("bhtcl,bhltf->bhctf", att, v)
+        return out.reshape(b, c, t, f)
+
+
+class AMSSNet(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        if c % cfg.num_heads:
+            raise ValueError(f"channels ({c}) must be a multiple of num_heads ({cfg.num_heads})")
+        f0 = cfg.n_fft // 2  # bins after the first 1x2 conv
+        freqs = [f0 // 2 ** i for i in range(cfg.n_down + 1)]
+        word_dim = 2 * cfg.text_hidden
+        self.text = TextEncoder(cfg)
+        self.first = nn.Sequential(nn.Conv2d(4, c, (1, 2)), nn.BatchNorm2d(c), nn.ReLU())
+        self.enc = nn.ModuleList([TFCTDF(c, c, freqs[i], cfg) for i in range(cfg.n_down)])
+        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(c, c, 2, stride=2), nn.BatchNorm2d(c), nn.ReLU())
+                                   for _ in range(cfg.n_down)])
+        self.mid = TFCTDF(c, c, freqs[-1], cfg)
+        self.up = nn.ModuleList([nn.Sequential(nn.ConvTranspose2d(c, c, 2, stride=2), nn.BatchNorm2d(c), nn.ReLU())
+                                 for _ in range(cfg.n_down)])
+        self.dec = nn.ModuleList([DecoderBlock(cfg, freqs[cfg.n_down - 1 - i], word_dim) for i in range(cfg.n_down)])
+        # Output stage: text-conditioned point-wise conv (Agg PoCM), then the last 1x2 layer.
+        self.agg = Condition(word_dim, c * c)
+        nn.init.zeros_(self.agg.proj.weight)
+        with torch.no_grad():
+            self.agg.proj.bias.copy_(torch.eye(c).flatten())
+        self.last = nn.ConvTranspose2d(c, 4, (1, 2), bias=False)
+        # Direct path: a 2x2 stereo matrix per band, identity at start.
+        self.direct = Condition(word_dim, 4 * cfg.direct_bands)
+        nn.init.zeros_(self.direct.proj.weight)
+        with torch.no_grad():
+            self.direct.proj.bias.copy_(torch.eye(2).reshape(4, 1).repeat(1, cfg.direct_bands).flatten())
+        self.register_buffer("band_interp", _interp_matrix(cfg.direct_bands, cfg.freq_bins), persistent=False)
+
+    def condition(self, tokens):
+        """Word features and padding mask of a batch of token ids."""
+        return self.text(tokens), tokens == 0
+
+    def forward(self, spec, tokens, lach_mask=None, direct_gain=None):
+        """spec (b, 4, frames, freq) as [Re_L, Re_R, Im_L, Im_R]; tokens (b, words) int64;
+        lach_mask (b, heads, lach) gains of the last block's latent channels (default ones);
+        direct_gain (b,) weight of the direct path (default ones). Returns (b, 4, frames, freq)."""
+        words, pad = self.condition(tokens)
+        x = self.first(spec)
+        skips = []
+        for enc, down in zip(self.enc, self.down):
+            x = enc(x)
+            skips.append(x)
+            x = down(x)
+        x = self.mid(x)
+        n = len(self.dec)
+        for i, (up, dec) in enumerate(zip(self.up, self.dec)):
+            x = dec(up(x), skips[n - 1 - i], words, pad, lach_mask if i == n - 1 else None)
+        b, c = x.shape[:2]
+        agg = self.agg(words, pad).reshape(b, c, c)
+        x = torch.einsum("bij,bjtf->bitf", agg, x)
+        latent = self.last(x)
+        return latent + self._direct(spec, words, pad, direct_gain)
+
+    def _direct(self, spec, words, pad, direct_gain):
+        b = spec.shape[0]
+        m = self.direct(words, pad).reshape(b, 2, 2, -1) @ self.band_interp  # (b, 2, 2, freq)
+        if direct_gain is not None:
+            m = m * direct_gain.reshape(b, 1, 1, 1)
+        re, im = spec[:, 0:2], spec[:, 2:4]  # (b, 2, t, f)
+        out_re = torch.einsum("bijf,bjtf->bitf", m, re)
+        out_im = torch.einsum("bijf,bjtf->bitf", m, im)
+        return torch.cat([out_re, out_im], 1)
+
+
+def _interp_matrix(bands: int, freq: int) -> torch.Tensor:
+    """(bands, freq) linear interpolation from band centres to bins."""
+    pos = torch.linspace(0, bands - 1, freq)
+    lo = pos.floor().long().clamp(max=bands - 1)
+    hi = (lo + 1).clamp(max=bands - 1)
+    frac = pos - lo
+    m = torch.zeros(bands, freq)
+    m[lo, torch.arange(freq)] += 1 - frac
+    m[hi, torch.arange(freq)] += frac
+    return m
+
+
+def solo_mask(cfg: ModelConfig, head: int, lach: int, batch: int = 1) -> torch.Tensor:
+    if not (0 <= head < cfg.num_heads and 0 <= lach < cfg.num_lach):
+        raise ValueError(f"(head={head}, lach={lach}) outside {cfg.num_heads} x {cfg.num_lach}")
+    m = torch.zeros(batch, cfg.num_heads, cfg.num_lach)
+    m[:, head, lach] = 1.0
+    return m

@@ -1,0 +1,421 @@
+"""Live preview: a render worker runs the engine ahead of the playhead into a ring buffer that the
+audio callback only copies from. Changes re-render from just after the playhead with a crossfade.
+
+Threads: the device's callback (copy only: no allocation, no locks, no Qt), one render worker,
+and the caller (the GUI or the CLI), which sets parameters and reads the playhead.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audio_io import AudioReader
+from .engine import Engine, RenderParams
+from .errors import DeviceError
+from .resample import StreamResampler
+
+MODES = ("processed", "original", "difference")  # B, A, delta
+
+
+class RingBuffer:
+    """Single-producer single-consumer ring of (channels, capacity) float32 with absolute indices.
+
+    The producer writes at `write_pos`; the consumer reads from `read_pos`. Both are plain ints
+    whose assignment is atomic under the GIL, so neither side takes a lock.
+    """
+
+    def __init__(self, channels: int, capacity: int):
+        self.channels, self.capacity = channels, capacity
+        self.data = np.zeros((capacity, channels), np.float32)  # frame-major, as the device wants it
+        self.source_pos = np.zeros(capacity, np.int64)  # source frame of each ring frame
+        self.write_pos = 0
+        self.read_pos = 0
+
+    def space(self) -> int:
+        return self.capacity - (self.write_pos - self.read_pos)
+
+    def write(self, frames: np.ndarray, source_start: int, at: int | None = None, step: float = 1.0) -> None:
+        """frames (n, channels); `at` rewinds the write position (only ahead of read_pos);
+        `step` is source frames per ring frame (source rate / device rate)."""
+        pos = self.write_pos if at is None else at
+        n = frames.shape[0]
+        i = pos % self.capacity
+        first = min(n, self.capacity - i)
+        self.data[i:i + first] = frames[:first]
+        self.data[:n - first] = frames[first:]
+        src = source_start + (np.arange(n) * step).astype(np.int64)
+        self.source_pos[i:i + first] = src[:first]
+        self.source_pos[:n - first] = src[first:]
+        self.write_pos = pos + n
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Copy up to len(out) frames into `out` (preallocated by the device); return the count."""
+        avail = self.write_pos - self.read_pos
+        n = min(out.shape[0], avail)
+        if n > 0:
+            i = self.read_pos % self.capacity
+            first = min(n, self.capacity - i)
+            out[:first] = self.data[i:i + first]
+            if n > first:
+                out[first:n] = self.data[:n - first]
+            self.read_pos += n
+        return max(n, 0)
+
+
+class FakeOutput:
+    """A device that pulls blocks at real-time pace (or as fast as asked) and records them."""
+
+    def __init__(self, sample_rate: int = 44100, channels: int = 2, blocksize: int = 512, realtime: bool = True,
+                 record: bool = True):
+        self.sample_rate, self.channels, self.blocksize = sample_rate, channels, blocksize
+        self.realtime, self.record = realtime, record
+        self.recorded: list[np.ndarray] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.fail_after_blocks: int | None = None  # simulate a device that dies mid-play
+        self.error: Exception | None = None
+
+    def start(self, callback: Callable[[np.ndarray], None]) -> None:
+        self._stop.clear()
+        buf = np.zeros((self.blocksize, self.channels), np.float32)
+
+        def run():
+            t0 = time.perf_counter()
+            k = 0
+            while not self._stop.is_set():
+                if self.fail_after_blocks is not None and k >= self.fail_after_blocks:
+                    self.error = DeviceError("the audio device stopped during playback")
+                    return
+                callback(buf)
+                if self.record:
+                    self.recorded.append(buf.copy())
+                k += 1
+                if self.realtime:
+                    delay = t0 + k * self.blocksize / self.sample_rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+
+        self._thread = threading.Thread(target=run, name="fake-audio", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2.0)
+
+    close = stop
+
+    def output(self) -> np.ndarray:
+        return np.concatenate(self.recorded, 0) if self.recorded else np.zeros((0, self.channels), np.float32)
+
+
+class SoundDeviceOutput:
+    """The default (or a named) output device through sounddevice/PortAudio."""
+
+    def __init__(self, sample_rate: int | None = None, channels: int = 2, blocksize: int = 1024,
+                 device=None, latency: str | float = "high"):
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as e:
+            raise DeviceError(f"no audio output: sounddevice/PortAudio is not available ({e})") from None
+        self.sd = sd
+        self.device = int(device) if isinstance(device, str) and device.isdigit() else device
+        try:
+            info = sd.query_devices(self.device, "output")
+        except Exception as e:  # noqa: BLE001 - PortAudio reports missing devices in several ways
+            raise DeviceError(f"no audio output device available: {str(e).splitlines()[0]}") from None
+        self.sample_rate = int(sample_rate or info["default_samplerate"])
+        self.channels = min(channels, int(info["max_output_channels"])) or 1
+        self.blocksize, self.latency = blocksize, latency
+        self.stream = None
+        self.status_underflows = 0
+        self.error: Exception | None = None
+
+    def start(self, callback: Callable[[np.ndarray], None]) -> None:
+        def cb(outdata, frames, t, status):
+            if status.output_underflow:
+                self.status_underflows += 1
+            callback(outdata)
+
+        def finished():
+            if self.stream is not None and not getattr(self, "_stopping", False):
+                self.error = DeviceError("the audio device stopped during playback")
+
+        try:
+            self.stream = self.sd.OutputStream(samplerate=self.sample_rate, channels=self.channels, dtype="float32",
+                                               blocksize=self.blocksize, latency=self.latency, device=self.device,
+                                               callback=cb, finished_callback=finished)
+            self.stream.start()
+        except Exception as e:  # noqa: BLE001
+            self.stream = None
+            raise DeviceError(f"cannot open the audio device: {str(e).splitlines()[0]}") from None
+
+    @property
+    def active(self) -> bool:
+        return self.stream is not None and self.stream.active
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self.stream is not None:
+            try:
+                self.stream.stop()
+                self.stream.close()
+            except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
+                pass
+            self.stream = None
+
+
+@dataclass
+class PlayStats:
+    underruns: int = 0
+    seconds_played: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    change_latencies_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable description of what to render; a new one bumps the generation."""
+
+    params: RenderParams
+    chain: tuple = ()
+    mode: str = "processed"
+    loop: tuple[int, int] | None = None  # source frames [start, end)
+
+
+class Player:
+    """Plays a file through the engine on an output device, re-rendering on every change."""
+
+    def __init__(self, engine: Engine, path, params: RenderParams, chain=None, device=None,
+                 ahead_seconds: float = 1.5, margin_seconds: float = 0.12, crossfade_seconds: float = 0.02,
+                 block_frames: int = 4096):
+        self.engine = engine
+        self.reader = AudioReader(path)
+        self.info = self.reader.info
+        self.device = device if device is not None else SoundDeviceOutput(self.info.sample_rate)
+        self.out_rate, self.out_ch = self.device.sample_rate, self.device.channels
+        self.ring = RingBuffer(self.out_ch, int(ahead_seconds * self.out_rate) + 8 * block_frames)
+        self.ahead = int(ahead_seconds * self.out_rate)
+        self.margin = int(margin_seconds * self.out_rate)
+        self.xfade = max(1, int(crossfade_seconds * self.out_rate))
+        self.block = block_frames
+        self._snapshot = Snapshot(params, tuple(chain or ()))
+        self._generation = 0
+        self._seek_to: int | None = 0
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.stats = PlayStats()
+        self.finished = threading.Event()
+        self.error: Exception | None = None
+        self._end_pos: int | None = None  # ring position where the source ends
+        self._change_times: dict[int, float] = {}
+        self._pending_change: tuple[int, float] | None = None  # (switch ring pos, time of the change)
+
+    # ---- caller side ----------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def update(self, **changes) -> None:
+        """Replace parts of the snapshot (params, chain, mode, loop); heard ~margin later."""
+        from dataclasses import replace
+
+        if "chain" in changes:
+            changes["chain"] = tuple(changes["chain"] or ())
+        self._snapshot = replace(self._snapshot, **changes)
+        self._change_times[self._generation + 1] = time.perf_counter()
+        self._generation += 1
+
+    def seek(self, source_frame: int) -> None:
+        self._seek_to = int(np.clip(source_frame, 0, self.info.frames - 1))
+        self._generation += 1
+
+    def position_frames(self) -> int:
+        """Source frame now being heard (approximately: the ring's read position)."""
+        rp = self.ring.read_pos
+        if rp == 0:
+            return 0
+        return int(self.ring.source_pos[(rp - 1) % self.ring.capacity])
+
+    def start(self) -> None:
+        sys.setswitchinterval(0.001)  # the audio thread gets the GIL back quickly
+        self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
+        self._worker.start()
+        # Give the worker a head start so the first callbacks have audio.
+        t0 = time.perf_counter()
+        while self.ring.write_pos - self.ring.read_pos < min(self.margin, self.info.frames) \
+                and time.perf_counter() - t0 < 10 and self.error is None:
+            time.sleep(0.005)
+        if self.error:
+            raise self.error
+        self.device.start(self._callback)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.device.stop()
+        if self._worker:
+            self._worker.join(5.0)
+        self.stats.seconds_played = self.ring.read_pos / self.out_rate
+        self.stats.underruns += getattr(self.device, "status_underflows", 0)
+
+    def device_error(self) -> Exception | None:
+        return self.error or getattr(self.device, "error", None)
+
+    # ---- audio thread ---------------------------------------------------------------------------
+    def _callback(self, outdata: np.ndarray) -> None:
+        n = self.ring.read_into(outdata)
+        if n < outdata.shape[0]:
+            outdata[n:] = 0.0
+            end = self._end_pos
+            if end is not None and self.ring.read_pos >= end:
+                self.finished.set()
+            else:
+                self.stats.underruns += 1
+
+    # ---- render worker --------------------------------------------------------------------------
+    def _new_pipeline(self, source_pos: int, snap: Snapshot):
+        info = self.info
+        stream = self.engine.stream(info.sample_rate, info.channels, snap.params, list(snap.chain))
+        rs = StreamResampler(info.sample_rate, self.out_rate, self.out_ch)
+        preroll = min(source_pos, self.engine.model.contract.chunk_samples // 4)
+        blocks = self.reader.blocks(self.block, start=source_pos - preroll)
+        return {"stream": stream, "rs": rs, "blocks": blocks, "src": source_pos - preroll, "skip": preroll,
+                "out_src": source_pos, "orig": np.zeros((info.channels, 0), np.float32), "done": False,
+                "snap": snap, "xfade_at": None}
+
+    def _to_device(self, x: np.ndarray) -> np.ndarray:
+        """(ch, n) at the source layout -> (ch_out, n): mono is duplicated; >2 channels play 1-2."""
+        if x.shape[0] == self.out_ch:
+            return x
+        if x.shape[0] == 1:
+            return np.repeat(x, self.out_ch, 0)
+        return x[: self.out_ch]
+
+    def _render_block(self, p) -> tuple[np.ndarray, int] | None:
+        """Next processed block at the device rate, and the source frame of its first sample."""
+        while True:
+            try:
+                block = next(p["blocks"])
+                p["orig"] = np.concatenate([p["orig"], block], 1)
+                y = p["stream"].process(block)
+            except StopIteration:
+                if p["done"]:
+                    return None
+                p["done"] = True
+                y = p["stream"].flush()
+            n = y.shape[1]
+            orig, p["orig"] = p["orig"][:, :n], p["orig"][:, n:]
+            mode = p["snap"].mode
+            if mode == "original":
+                y = orig
+            elif mode == "difference":
+                y = orig - y
+            if p["skip"]:
+                k = min(p["skip"], n)
+                y = y[:, k:]
+                p["skip"] -= k
+            y = self._to_device(y)
+            y = p["rs"].process(y) if not p["done"] else np.concatenate([p["rs"].process(y), p["rs"].flush()], 1)
+            if y.shape[1]:
+                start = p["out_src"]
+                p["out_src"] += int(round(y.shape[1] * self.info.sample_rate / self.out_rate))
+                return y, start
+            if p["done"]:
+                return None
+
+    def _work(self) -> None:
+        try:
+            self._work_loop()
+        except Exception as e:  # noqa: BLE001 - reported to the caller, never raised on the audio thread
+            self.error = e
+
+    def _work_loop(self) -> None:
+        gen = -1
+        p = None
+        while not self._stop.is_set():
+            if gen != self._generation:
+                gen = self._generation
+                snap = self._snapshot
+                if self._seek_to is not None:  # a seek: restart right at the read position
+                    src, self._seek_to = self._seek_to, None
+                    at = self.ring.read_pos + min(self.margin // 4, self.ring.write_pos - self.ring.read_pos)
+                    self.ring.write_pos = at
+                    self._end_pos = None
+                    p = self._new_pipeline(src, snap)
+                else:  # a change: keep `margin` of what is queued, crossfade into the new render
+                    at = min(self.ring.write_pos, self.ring.read_pos + self.margin)
+                    src = int(self.ring.source_pos[(at - 1) % self.ring.capacity]) + 1 if at > 0 else 0
+                    p = self._new_pipeline(src, snap)
+                    p["xfade_at"] = at
+                    if gen in self._change_times:
+                        self._pending_change = (at, self._change_times.pop(gen))
+                    self._end_pos = None
+                continue
+            if p is None or self.ring.write_pos - self.ring.read_pos >= self.ahead or self._end_pos is not None:
+                self._check_change_heard()
+                time.sleep(0.003)
+                continue
+            r = self._render_block(p)
+            if r is None:
+                if p["snap"].loop is None:
+                    self._end_pos = self.ring.write_pos
+                else:
+                    p = self._new_pipeline(p["snap"].loop[0], p["snap"])
+                continue
+            y, src = r
+            loop = p["snap"].loop
+            if loop is not None and src + y.shape[1] > loop[1]:
+                y = y[:, :max(0, loop[1] - src)]
+                p = self._new_pipeline(loop[0], p["snap"])
+            frames = np.ascontiguousarray(y.T)
+            at = p.pop("xfade_at", None)
+            if at is not None:
+                frames = self._crossfade(frames, at)
+            self.ring.write(frames, src, at=at, step=self.info.sample_rate / self.out_rate)
+
+    def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
+        old_avail = self.ring.write_pos - at
+        n = min(self.xfade, new.shape[0], max(old_avail, 0))
+        if n <= 0:
+            return new
+        i = np.arange(at, at + n) % self.ring.capacity
+        old = self.ring.data[i]
+        r = ((np.arange(n) + 0.5) / n)[:, None].astype(np.float32)
+        out = new.copy()
+        out[:n] = old * (1 - r) + new[:n] * r
+        return out
+
+    def _check_change_heard(self) -> None:
+        pc = self._pending_change
+        if pc is not None and self.ring.read_pos >= pc[0]:
+            self.stats.change_latencies_s.append(time.perf_counter() - pc[1])
+            self._pending_change = None
+
+
+def play_file(engine: Engine, path, params: RenderParams, chain=None, duration: float | None = None,
+              device=None) -> PlayStats:
+    """Headless preview (the CLI's `play`): play, wait, stop, report."""
+    out = device if device is not None and not isinstance(device, (str, int)) else None
+    player = Player(engine, path, params, chain, device=out or SoundDeviceOutput(None, 2, device=device))
+    player.start()
+    limit = duration if duration is not None else player.info.duration_seconds + 1.0
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < limit and not player.finished.is_set():
+            err = player.device_error()
+            if err is not None:
+                raise err if isinstance(err, DeviceError) else DeviceError(str(err))
+            time.sleep(0.02)
+    finally:
+        player.stop()
+    player.stats.warnings += player.reader.warnings
+    return player.stats

@@ -1,0 +1,99 @@
+"""Sessions: a schema-versioned JSON recipe that reproduces a result (input, query, mask, chain, model, output)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .effects import validate_chain
+from .errors import EffectChainError, QueryError, SessionError
+from .query import parse
+
+SCHEMA = "amssfx.session"
+SCHEMA_VERSION = 1
+MAX_SESSION_BYTES = 1 << 20
+
+
+@dataclass
+class Session:
+    input: str
+    query: str
+    mask: list[list[float]] | None = None  # None = all ones
+    direct_gain: float = 1.0
+    chain: list[dict] = field(default_factory=list)
+    model_path: str | None = None
+    model_sha256: str | None = None
+    output: str | None = None
+    output_format: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        os.replace(tmp, path)
+        return path
+
+
+_FIELDS = {"input": str, "query": str, "mask": (list, type(None)), "direct_gain": (int, float),
+           "chain": list, "model_path": (str, type(None)), "model_sha256": (str, type(None)),
+           "output": (str, type(None)), "output_format": (str, type(None))}
+
+
+def from_dict(d) -> Session:
+    """Validate a decoded session document; raise SessionError naming the first problem."""
+    if not isinstance(d, dict):
+        raise SessionError("a session must be a JSON object")
+    if d.get("schema") != SCHEMA:
+        raise SessionError(f"not an amssfx session (schema {d.get('schema')!r}, expected {SCHEMA!r})")
+    if d.get("version") != SCHEMA_VERSION:
+        raise SessionError(f"session version {d.get('version')!r}; this amssfx reads version {SCHEMA_VERSION}")
+    body = {k: v for k, v in d.items() if k not in ("schema", "version")}
+    unknown = set(body) - set(_FIELDS)
+    if unknown:
+        raise SessionError(f"unknown session fields: {', '.join(sorted(unknown))}")
+    for k in ("input", "query"):
+        if k not in body:
+            raise SessionError(f"session field {k!r} is missing")
+    for k, v in body.items():
+        if isinstance(v, bool) or not isinstance(v, _FIELDS[k]):
+            raise SessionError(f"session field {k!r} has the wrong type ({type(v).__name__})")
+    try:
+        parse(body["query"])
+    except QueryError as e:
+        raise SessionError(f"session query: {e}") from None
+    if body.get("mask") is not None:
+        m = body["mask"]
+        if not m or not all(isinstance(r, list) and len(r) == len(m[0]) and
+                            all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r) for r in m):
+            raise SessionError("session mask must be a rectangular list of lists of numbers")
+    try:
+        body["chain"] = validate_chain(body.get("chain", []))
+    except EffectChainError as e:
+        raise SessionError(f"session chain: {e}") from None
+    sha = body.get("model_sha256")
+    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        raise SessionError("session model_sha256 must be 64 lower-case hex digits")
+    return Session(**body)
+
+
+def load(path: str | Path) -> Session:
+    p = Path(path)
+    if not p.exists():
+        raise SessionError(f"{p}: session file not found")
+    if p.stat().st_size > MAX_SESSION_BYTES:
+        raise SessionError(f"{p}: larger than {MAX_SESSION_BYTES} bytes; not a session file")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SessionError(f"{p}: not valid JSON ({e})") from None
+    return from_dict(d)
+
+
+def sidecar_path(output: str | Path) -> Path:
+    """Where the recipe of an export is written: `song.wav` -> `song.wav.amssfx.json`."""
+    output = Path(output)
+    return output.with_name(output.name + ".amssfx.json")

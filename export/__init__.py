@@ -1,0 +1,1 @@
+"""Export: AMSS-Net checkpoints to ONNX with the amssfx contract (extra `export`)."""

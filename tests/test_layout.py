@@ -1,0 +1,29 @@
+"""Package layout, the import boundary, and the README's quick start."""
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_core_imports_neither_torch_nor_qt():
+    code = ("import sys, amssfx, amssfx.engine, amssfx.cli, amssfx.stems, amssfx.session, amssfx.effects; "
+            "bad = [m for m in ('torch', 'PyQt6') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_gui_and_export_live_under_amssfx(tmp_path):
+    code = ("import importlib.util as u, amssfx.gui, amssfx.export; "
+            "print(u.find_spec('gui'), u.find_spec('export'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None None"
+
+
+def test_readme_quick_start_is_two_commands():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```(?:sh|bash)?\n(.*?)```", text, re.S).group(1)
+    commands = [l.strip() for l in block.splitlines() if l.strip() and not l.strip().startswith("#")]
+    assert commands == ["make run", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

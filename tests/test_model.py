@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+import torch
+
+from amssfx.nn import checkpoint
+from amssfx.nn.config import PAPER, SMALL, TINY, ModelConfig
+from amssfx.nn.flops import gflop_per_second
+from amssfx.nn.model import AMSSNet, solo_mask
+from amssfx.nn.spec import stft
+from amssfx.query import encode
+
+
+def tokens(text="mute vocals", batch=1):
+    return torch.tensor([encode(text)] * batch)
+
+
+def small_input(cfg, frames=None, batch=1):
+    torch.manual_seed(0)
+    return torch.randn(batch, 4, frames or cfg.frames, cfg.freq_bins)
+
+
+@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16)])
+def test_shapes(cfg, frames):
+    m = AMSSNet(cfg).eval()
+    x = small_input(cfg, frames, batch=2)
+    with torch.no_grad():
+        y = m(x, tokens(batch=2))
+    assert y.shape == x.shape
+
+
+def test_small_budget_and_channels():
+    assert gflop_per_second(SMALL) <= 3.0
+    assert SMALL.num_heads * SMALL.num_lach >= 16 and SMALL.num_heads >= 4 and SMALL.num_lach >= 4
+    assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)
+    assert 2 * PAPER.n_down + 1 == 9
+
+
+@pytest.fixture(scope="module")
+def trained_tiny():
+    """A tiny model with a few steps of training so no path is near-trivial."""
+    torch.manual_seed(0)
+    m = AMSSNet(TINY)
+    opt = torch.optim.Adam(m.parameters(), 1e-2)
+    x = small_input(TINY, batch=2)
+    for _ in range(3):
+        loss = (m(x, tokens(batch=2)) - 0.5 * x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval()
+
+
+def test_all_ones_mask_equals_no_mask(trained_tiny):
+    x = small_input(TINY)
+    with torch.no_grad():
+        a = trained_tiny(x, tokens())
+        b = trained_tiny(x, tokens(), torch.ones(1, TINY.num_heads, TINY.num_lach))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_solo_changes_output_and_zero_mask_silences_latent_path(trained_tiny):
+    x = small_input(TINY)
+    zero = torch.zeros(1, TINY.num_heads, TINY.num_lach)
+    with torch.no_grad():
+        full = trained_tiny(x, tokens())
+        solo = trained_tiny(x, tokens(), solo_mask(TINY, 1, 0))
+        silent = trained_tiny(x, tokens(), zero, torch.zeros(1))
+        direct_only = trained_tiny(x, tokens(), zero)
+        latent_solo = trained_tiny(x, tokens(), solo_mask(TINY, 1, 0), torch.zeros(1))
+    assert (full - solo).abs().max() > 1e-3
+    assert silent.abs().max() == 0  # zero mask + no direct path: nothing at all
+    assert (direct_only - x).abs().max() > 0  # the direct path alone is text-conditioned, not identity
+    # The latent path is linear in the mask: solos add up to the whole latent path.
+    with torch.no_grad():
+        total = sum(trained_tiny(x, tokens(), solo_mask(TINY, h, l), torch.zeros(1))
+                    for h in range(TINY.num_heads) for l in range(TINY.num_lach))
+        latent_all = trained_tiny(x, tokens(), None, torch.zeros(1))
+    torch.testing.assert_close(total, latent_all, rtol=1e-4, atol=1e-4)
+    assert latent_solo.abs().max() > 0
+
+
+def test_text_conditions_the_output(trained_tiny):
+    x = small_input(TINY)
+    with torch.no_grad():
+        a = trained_tiny(x, tokens("mute vocals"))
+        b = trained_tiny(x, tokens("increase the volume of drums"))
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_overfit_one_example():
+    torch.manual_seed(0)
+    m = AMSSNet(TINY)
+    audio = torch.randn(1, 2, TINY.chunk_samples) * 0.1
+    target = audio.clone()
+    target[:, 1] *= 0.3
+    x, y = stft(audio, TINY.n_fft, TINY.hop), stft(target, TINY.n_fft, TINY.hop)
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    losses = []
+    for _ in range(60):
+        loss = (m(x, tokens("pan drums to the left side")) - y).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path, trained_tiny):
+    p = checkpoint.save(trained_tiny, tmp_path / "m.pt")
+    m2 = checkpoint.load(p)
+    assert m2.cfg == TINY
+    x = small_input(TINY)
+    with torch.no_grad():
+        torch.testing.assert_close(trained_tiny(x, tokens()), m2(x, tokens()), rtol=0, atol=0)
+    for k, v in trained_tiny.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k])
+
+
+def test_checkpoint_errors(tmp_path, trained_tiny):
+    from amssfx.errors import ModelContractError
+
+    p = checkpoint.save(trained_tiny, tmp_path / "m.pt")
+    with pytest.raises(ModelContractError, match="not found"):
+        checkpoint.load(tmp_path / "none.pt")
+    # A checkpoint whose config says another size does not load.
+    meta = p.with_suffix(".json")
+    meta.write_text(meta.read_text().replace('"channels": 4', '"channels": 6'))
+    with pytest.raises(ModelContractError, match="does not match"):
+        checkpoint.load(p)
+    p.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelContractError):
+        checkpoint.load(p)
+
+
+def test_config_json_round_trip():
+    assert ModelConfig.from_dict(__import__("json").loads(SMALL.to_json())) == SMALL
