@@ -233,9 +233,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .nn.evaluate import evaluate
+    from .evaluate import evaluate
 
-    table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed)
+    table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed,
+                     lach_clips=args.lach_clips)
     print(table)
     return 0
 
@@ -334,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--bank", default="data/test", help="held-out stem bank (rendered if missing)")
     s.add_argument("--out", default="evaluation.md")
-    s.add_argument("--clips", type=int, default=48)
+    s.add_argument("--clips", type=int, default=24)
+    s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
     s.add_argument("--seconds", type=float, default=8.0)
     s.add_argument("--seed", type=int, default=3)
     s.set_defaults(fn=cmd_evaluate)

@@ -10,6 +10,7 @@ from .query import MAX_TOKENS, VOCABULARY
 CONTRACT_VERSION = 1
 INPUT_SPEC, INPUT_TOKENS, INPUT_MASK, INPUT_DIRECT = "spec", "tokens", "lach_mask", "direct_gain"
 OUTPUT_SPEC = "spec_out"
+OUTPUT_ENERGY = "lach_energy"  # optional: (1, heads, lach) mean power per latent channel
 META_KEY = "amssfx_contract"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -70,10 +71,14 @@ class _GroupStream:
         self.down = StreamResampler(MODEL_RATE, sample_rate, n_ch)
         self.ola = OverlapAdd(self._chunk, 2, c.chunk_samples, overlap)
         self.chain = EffectChain(chain_spec, MODEL_RATE)
+        self.energies: deque = deque(maxlen=64)  # (chunk index, (heads, lach) power) of recent chunks
 
     def _chunk(self, audio: np.ndarray, index: int) -> np.ndarray:
         p: RenderParams = self.params_fn()
-        return self.model.run_chunk(audio, p.query, p.mask_array(), p.direct_gain)
+        y, energy = self.model.run_chunk(audio, p.query, p.mask_array(), p.direct_gain)
+        if energy is not None:
+            self.energies.append((index, energy))
+        return y
 
     def _to_stereo(self, x):
         return np.repeat(x, 2, 0) if self.n_ch == 1 else x

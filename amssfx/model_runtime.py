@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from . import stft as _stft
-from .contract import (INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY, OUTPUT_SPEC,
-                       Contract)
+from .contract import (INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY, OUTPUT_ENERGY,
+                       OUTPUT_SPEC, Contract)
 from .errors import MaskError, ModelContractError
 from .query import Query, encode
 
@@ -59,8 +59,10 @@ class OnnxModel:
             if list(have[name]) != shape:
                 raise ModelContractError(f"model {self.path}: input {name!r} has shape {have[name]}, "
                                          f"its contract says {shape}")
-        if OUTPUT_SPEC not in [o.name for o in self.session.get_outputs()]:
+        outputs = [o.name for o in self.session.get_outputs()]
+        if OUTPUT_SPEC not in outputs:
             raise ModelContractError(f"model {self.path}: graph output {OUTPUT_SPEC!r} missing")
+        self._outputs = [OUTPUT_SPEC] + ([OUTPUT_ENERGY] if OUTPUT_ENERGY in outputs else [])
 
     @property
     def mask_shape(self) -> tuple[int, int]:
@@ -75,18 +77,21 @@ class OnnxModel:
             raise MaskError("mask gains must be finite")
         return m
 
-    def run_spec(self, spec: np.ndarray, tokens: np.ndarray, mask: np.ndarray, direct_gain: float) -> np.ndarray:
-        """(4, frames, freq) -> (4, frames, freq)."""
+    def run_spec(self, spec: np.ndarray, tokens: np.ndarray, mask: np.ndarray,
+                 direct_gain: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """(4, frames, freq) -> ((4, frames, freq), (heads, lach) latent-channel power or None)."""
         feeds = {INPUT_SPEC: spec[None].astype(np.float32), INPUT_TOKENS: tokens[None].astype(np.int64),
                  INPUT_MASK: mask[None].astype(np.float32), INPUT_DIRECT: np.array([direct_gain], np.float32)}
-        return self.session.run([OUTPUT_SPEC], feeds)[0][0]
+        res = self.session.run(self._outputs, feeds)
+        return res[0][0], (res[1][0] if len(res) > 1 else None)
 
-    def run_chunk(self, audio: np.ndarray, query: Query, mask: np.ndarray, direct_gain: float = 1.0) -> np.ndarray:
-        """(2, chunk_samples) stereo at 44.1 kHz -> the same shape."""
+    def run_chunk(self, audio: np.ndarray, query: Query, mask: np.ndarray,
+                  direct_gain: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """(2, chunk_samples) stereo at 44.1 kHz -> (the same shape, latent-channel power or None)."""
         c = self.contract
         spec = _stft.stft(audio, c.n_fft, c.hop)
-        out = self.run_spec(spec, np.asarray(encode(query, c.max_tokens)), mask, direct_gain)
-        return _stft.istft(out, c.n_fft, c.hop, audio.shape[1])
+        out, energy = self.run_spec(spec, np.asarray(encode(query, c.max_tokens)), mask, direct_gain)
+        return _stft.istft(out, c.n_fft, c.hop, audio.shape[1]), energy
 
     def describe(self) -> str:
         c = self.contract

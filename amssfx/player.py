@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -197,20 +198,23 @@ class Player:
 
     def __init__(self, engine: Engine, path, params: RenderParams, chain=None, device=None,
                  ahead_seconds: float = 1.5, margin_seconds: float = 0.12, crossfade_seconds: float = 0.02,
-                 block_frames: int = 4096):
+                 block_frames: int = 4096, start_frame: int = 0):
         self.engine = engine
         self.reader = AudioReader(path)
         self.info = self.reader.info
         self.device = device if device is not None else SoundDeviceOutput(self.info.sample_rate)
         self.out_rate, self.out_ch = self.device.sample_rate, self.device.channels
         self.ring = RingBuffer(self.out_ch, int(ahead_seconds * self.out_rate) + 8 * block_frames)
+        self.original = RingBuffer(self.out_ch, self.ring.capacity)  # the input, aligned with `ring` (for views)
         self.ahead = int(ahead_seconds * self.out_rate)
         self.margin = int(margin_seconds * self.out_rate)
         self.xfade = max(1, int(crossfade_seconds * self.out_rate))
         self.block = block_frames
         self._snapshot = Snapshot(params, tuple(chain or ()))
         self._generation = 0
-        self._seek_to: int | None = 0
+        self._seek_to: int | None = int(np.clip(start_frame, 0, self.info.frames - 1))
+        self._primed = False  # no underrun is counted before the first audio arrives
+        self.meters: deque = deque(maxlen=256)  # (source frame, (heads, lach) latent power)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.stats = PlayStats()
@@ -246,18 +250,28 @@ class Player:
             return 0
         return int(self.ring.source_pos[(rp - 1) % self.ring.capacity])
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start rendering and the device; with wait=False the caller never blocks (the device
+        plays silence until the first audio is rendered, which is not counted as an underrun)."""
         sys.setswitchinterval(0.001)  # the audio thread gets the GIL back quickly
         self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
         self._worker.start()
-        # Give the worker a head start so the first callbacks have audio.
         t0 = time.perf_counter()
-        while self.ring.write_pos - self.ring.read_pos < min(self.margin, self.info.frames) \
+        while wait and self.ring.write_pos - self.ring.read_pos < min(self.margin, self.info.frames) \
                 and time.perf_counter() - t0 < 10 and self.error is None:
             time.sleep(0.005)
         if self.error:
             raise self.error
         self.device.start(self._callback)
+
+    def meter(self) -> np.ndarray | None:
+        """Latent-channel power of the chunk now playing (None before the first chunk)."""
+        pos = self.position_frames()
+        best = None
+        for start, energy in list(self.meters):
+            if start <= pos:
+                best = energy
+        return best
 
     def stop(self) -> None:
         self._stop.set()
@@ -273,24 +287,33 @@ class Player:
     # ---- audio thread ---------------------------------------------------------------------------
     def _callback(self, outdata: np.ndarray) -> None:
         n = self.ring.read_into(outdata)
+        if n:
+            self._primed = True
         if n < outdata.shape[0]:
             outdata[n:] = 0.0
             end = self._end_pos
             if end is not None and self.ring.read_pos >= end:
                 self.finished.set()
-            else:
+            elif self._primed:
                 self.stats.underruns += 1
 
     # ---- render worker --------------------------------------------------------------------------
     def _new_pipeline(self, source_pos: int, snap: Snapshot):
         info = self.info
         stream = self.engine.stream(info.sample_rate, info.channels, snap.params, list(snap.chain))
-        rs = StreamResampler(info.sample_rate, self.out_rate, self.out_ch)
         preroll = min(source_pos, self.engine.model.contract.chunk_samples // 4)
         blocks = self.reader.blocks(self.block, start=source_pos - preroll)
-        return {"stream": stream, "rs": rs, "blocks": blocks, "src": source_pos - preroll, "skip": preroll,
+        return {"stream": stream, "rs": StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
+                "rs_orig": StreamResampler(info.sample_rate, self.out_rate, self.out_ch), "blocks": blocks, "src": source_pos - preroll, "skip": preroll,
                 "out_src": source_pos, "orig": np.zeros((info.channels, 0), np.float32), "done": False,
                 "snap": snap, "xfade_at": None}
+
+    def _collect_meters(self, p) -> None:
+        group = p["stream"].groups[0][1]
+        step = group.ola.step * self.info.sample_rate / 44100
+        while group.energies:
+            index, energy = group.energies.popleft()
+            self.meters.append((int(p["src"] + index * step), energy))
 
     def _to_device(self, x: np.ndarray) -> np.ndarray:
         """(ch, n) at the source layout -> (ch_out, n): mono is duplicated; >2 channels play 1-2."""
@@ -300,8 +323,8 @@ class Player:
             return np.repeat(x, self.out_ch, 0)
         return x[: self.out_ch]
 
-    def _render_block(self, p) -> tuple[np.ndarray, int] | None:
-        """Next processed block at the device rate, and the source frame of its first sample."""
+    def _render_block(self, p) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Next (heard, original) blocks at the device rate, and the source frame of their first sample."""
         while True:
             try:
                 block = next(p["blocks"])
@@ -312,6 +335,7 @@ class Player:
                     return None
                 p["done"] = True
                 y = p["stream"].flush()
+            self._collect_meters(p)
             n = y.shape[1]
             orig, p["orig"] = p["orig"][:, :n], p["orig"][:, n:]
             mode = p["snap"].mode
@@ -321,16 +345,20 @@ class Player:
                 y = orig - y
             if p["skip"]:
                 k = min(p["skip"], n)
-                y = y[:, k:]
+                y, orig = y[:, k:], orig[:, k:]
                 p["skip"] -= k
-            y = self._to_device(y)
-            y = p["rs"].process(y) if not p["done"] else np.concatenate([p["rs"].process(y), p["rs"].flush()], 1)
+            y = self._resample(p["rs"], self._to_device(y), p["done"])
+            orig = self._resample(p["rs_orig"], self._to_device(orig), p["done"])
             if y.shape[1]:
                 start = p["out_src"]
                 p["out_src"] += int(round(y.shape[1] * self.info.sample_rate / self.out_rate))
-                return y, start
+                return y, orig, start
             if p["done"]:
                 return None
+
+    @staticmethod
+    def _resample(rs: StreamResampler, x: np.ndarray, last: bool) -> np.ndarray:
+        return np.concatenate([rs.process(x), rs.flush()], 1) if last else rs.process(x)
 
     def _work(self) -> None:
         try:
@@ -371,16 +399,19 @@ class Player:
                 else:
                     p = self._new_pipeline(p["snap"].loop[0], p["snap"])
                 continue
-            y, src = r
+            y, orig, src = r
             loop = p["snap"].loop
+            at = p.pop("xfade_at", None)
             if loop is not None and src + y.shape[1] > loop[1]:
-                y = y[:, :max(0, loop[1] - src)]
+                keep = max(0, loop[1] - src)
+                y, orig = y[:, :keep], orig[:, :keep]
                 p = self._new_pipeline(loop[0], p["snap"])
             frames = np.ascontiguousarray(y.T)
-            at = p.pop("xfade_at", None)
             if at is not None:
                 frames = self._crossfade(frames, at)
-            self.ring.write(frames, src, at=at, step=self.info.sample_rate / self.out_rate)
+            step = self.info.sample_rate / self.out_rate
+            self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
+            self.ring.write(frames, src, at=at, step=step)
 
     def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
         old_avail = self.ring.write_pos - at

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from amssfx.contract import (CONTRACT_VERSION, INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY,
-                             OUTPUT_SPEC, Contract)
+                             OUTPUT_ENERGY, OUTPUT_SPEC, Contract)
 from amssfx.nn import checkpoint
 from amssfx.nn.model import AMSSNet
 from amssfx.query import VOCABULARY
@@ -22,7 +22,7 @@ class _Graph(torch.nn.Module):
         self.model = model
 
     def forward(self, spec, tokens, lach_mask, direct_gain):
-        return self.model(spec, tokens, lach_mask, direct_gain)
+        return self.model(spec, tokens, lach_mask, direct_gain, return_energy=True)
 
 
 def contract_for(model: AMSSNet, sha256: str) -> Contract:
@@ -47,7 +47,7 @@ def export(model: AMSSNet, out_path: str | Path, sha256: str = "") -> Path:
         # Shapes are fixed by the contract, so the tracer's constant-shape warnings do not apply.
         warnings.simplefilter("ignore")
         torch.onnx.export(_Graph(model), args, str(tmp), input_names=[INPUT_SPEC, INPUT_TOKENS, INPUT_MASK, INPUT_DIRECT],
-                          output_names=[OUTPUT_SPEC], opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                          output_names=[OUTPUT_SPEC, OUTPUT_ENERGY], opset_version=OPSET, dynamo=False, do_constant_folding=True)
     model.train(was_training)  # the exporter leaves modules in training mode
     proto = onnx.load(str(tmp))
     meta = proto.metadata_props.add()

@@ -34,8 +34,10 @@ def test_chunk_parity(tiny_model, mask_name, query):
         with torch.no_grad():
             ref = model(torch.from_numpy(spec)[None], torch.from_numpy(tok)[None], torch.from_numpy(mask)[None],
                         torch.tensor([gain]))[0].numpy()
-        out = eng.model.run_spec(spec, tok, mask, gain)
+        out, energy = eng.model.run_spec(spec, tok, mask, gain)
         assert np.abs(out - ref).max() <= REL_TOL * max(np.abs(ref).max(), 1e-6)
+        assert energy.shape == mask.shape
+        assert np.all(energy[mask == 0] == 0) and np.all(energy[mask != 0] > 0)
 
 
 @pytest.mark.parametrize("length", [1, 3968, 3969, 20000])

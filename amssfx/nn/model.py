@@ -128,6 +128,7 @@ class DecoderBlock(nn.Module):
         v = gate * v
         if lach_mask is not None:  # (b, h, l): gain per latent channel
             v = v * lach_mask.reshape(b, h, l, 1, 1)
+        self.energy = (v * v).mean(dim=(3, 4))  # (b, h, l): activity of each latent channel
         att = torch.einsum("bhctf,bhltf->bhtcl", q, k) / math.sqrt(f)
         att = torch.softmax(att, -1)  # over the latent channels of each head
         out = torch.einsum("bhtcl,bhltf->bhctf", att, v)
@@ -170,10 +171,11 @@ class AMSSNet(nn.Module):
         """Word features and padding mask of a batch of token ids."""
         return self.text(tokens), tokens == 0
 
-    def forward(self, spec, tokens, lach_mask=None, direct_gain=None):
+    def forward(self, spec, tokens, lach_mask=None, direct_gain=None, return_energy: bool = False):
         """spec (b, 4, frames, freq) as [Re_L, Re_R, Im_L, Im_R]; tokens (b, words) int64;
         lach_mask (b, heads, lach) gains of the last block's latent channels (default ones);
-        direct_gain (b,) weight of the direct path (default ones). Returns (b, 4, frames, freq)."""
+        direct_gain (b,) weight of the direct path (default ones). Returns (b, 4, frames, freq),
+        and with return_energy also (b, heads, lach): mean power of each masked latent channel."""
         words, pad = self.condition(tokens)
         x = self.first(spec)
         skips = []
@@ -189,7 +191,8 @@ class AMSSNet(nn.Module):
         agg = self.agg(words, pad).reshape(b, c, c)
         x = torch.einsum("bij,bjtf->bitf", agg, x)
         latent = self.last(x)
-        return latent + self._direct(spec, words, pad, direct_gain)
+        out = latent + self._direct(spec, words, pad, direct_gain)
+        return (out, self.dec[-1].energy) if return_energy else out
 
     def _direct(self, spec, words, pad, direct_gain):
         b = spec.shape[0]

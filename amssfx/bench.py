@@ -1,0 +1,147 @@
+"""`amssfx bench`: speed and memory figures as ratios (a benchmark, not a test)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Engine
+from .model_runtime import DEFAULT_MODEL
+
+
+def _rtf_onnx(engine: Engine, seconds: float) -> float:
+    c = engine.model.contract
+    x = (0.1 * np.random.default_rng(0).standard_normal((2, c.chunk_samples))).astype(np.float32)
+    q = engine.params("apply heavy lowpass to drums")
+    engine.model.run_chunk(x, q.query, q.mask_array())  # warm-up
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        engine.model.run_chunk(x, q.query, q.mask_array())
+        n += 1
+    return (time.perf_counter() - t0) / (n * c.chunk_samples / 44100)
+
+
+def _rtf_torch(ckpt: Path, seconds: float, threads: int | None) -> float | None:
+    try:
+        import torch
+
+        from .nn import checkpoint
+        from .nn.spec import istft, stft
+        from .query import encode
+    except ImportError:
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    model = checkpoint.load(ckpt)
+    cfg = model.cfg
+    x = torch.randn(1, 2, cfg.chunk_samples) * 0.1
+    tok = torch.tensor([encode("apply heavy lowpass to drums")])
+
+    def once():
+        with torch.no_grad():
+            return istft(model(stft(x, cfg.n_fft, cfg.hop), tok), cfg.n_fft, cfg.hop, cfg.chunk_samples)
+
+    once()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        once()
+        n += 1
+    return (time.perf_counter() - t0) / (n * cfg.chunk_samples / 44100)
+
+
+def _make_input(path: Path, minutes: float) -> Path:
+    import soundfile as sf
+
+    from .audio_io import read
+
+    demo, sr = read(Path(__file__).parent / "assets" / "demo.flac")
+    total = int(minutes * 60 * sr)
+    with sf.SoundFile(str(path), "w", sr, demo.shape[0], "PCM_16") as f:
+        done = 0
+        while done < total:
+            n = min(demo.shape[1], total - done)
+            f.write(demo[:, :n].T)
+            done += n
+    return path
+
+
+def _cli_run(inp: Path, out: Path, model: Path) -> tuple[float, int]:
+    """Wall time of a fresh `amssfx process` (start-up included) and its peak RSS in MB."""
+    code = ("import resource, sys; from amssfx.cli import main; "
+            f"rc = main(['process', {str(inp)!r}, '-q', 'apply heavy lowpass to drums', '-o', {str(out)!r}, "
+            f"'--model', {str(model)!r}, '--force', '--quiet']); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "CLI failed")
+    return wall, int(r.stdout.strip().splitlines()[-1]) // 1024
+
+
+def _preview(engine_path: Path, seconds: float) -> dict:
+    from .engine import solo
+    from .player import FakeOutput, Player
+
+    eng = Engine(engine_path, preview=True)
+    dev = FakeOutput(44100, 2, 512, realtime=True, record=False)
+    demo = Path(__file__).parent / "assets" / "demo.flac"
+    p = Player(eng, demo, eng.params("separate drums"), device=dev)
+    p.start()
+    t0 = time.perf_counter()
+    k = 0
+    while time.perf_counter() - t0 < seconds:
+        time.sleep(2.0)
+        k += 1
+        h, l = divmod(k, eng.mask_shape[1])
+        p.update(params=eng.params("separate drums", solo(eng.mask_shape, h % eng.mask_shape[0], l)))
+    p.stop()
+    lat = p.stats.change_latencies_s
+    return {"underruns": p.stats.underruns, "changes": len(lat),
+            "change_latency_ms_median": 1000 * float(np.median(lat)) if lat else None,
+            "change_latency_ms_max": 1000 * float(np.max(lat)) if lat else None}
+
+
+def run_bench(args) -> dict:
+    model = Path(args.model) if args.model else DEFAULT_MODEL
+    ckpt = Path(args.checkpoint) if args.checkpoint else model.with_suffix(".pt")
+    quick = getattr(args, "quick", False)
+    res: dict = {"model": model.name}
+    eng = Engine(model)
+    c = eng.model.contract
+    res["config"] = c.config_name
+    try:
+        from .nn.config import ModelConfig
+        from .nn.flops import gflop_per_second
+
+        res["gflop_per_audio_second"] = round(gflop_per_second(ModelConfig.from_dict(c.config)), 3)
+    except ImportError:
+        res["gflop_per_audio_second"] = None
+    secs = 2.0 if quick else 8.0
+    res["rtf_onnxruntime"] = _rtf_onnx(eng, secs)
+    res["rtf_onnxruntime_1thread"] = _rtf_onnx(Engine(model, threads=1), secs)
+    rt = _rtf_torch(ckpt, secs, None) if ckpt.exists() else None
+    res["rtf_torch_eager"] = rt
+    res["onnxruntime_speedup_vs_torch"] = rt / res["rtf_onnxruntime"] if rt else None
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        short, long_ = (0.25, 1.0) if quick else (5.0, 30.0)
+        a = _make_input(d / "a.wav", short)
+        wall, rss_a = _cli_run(a, d / "a_out.wav", model)
+        res[f"rtf_cli_{short:g}min"] = wall / (short * 60)
+        b = _make_input(d / "b.wav", long_)
+        a.unlink()
+        _, rss_b = _cli_run(b, d / "b_out.wav", model)
+        res[f"peak_rss_mb_{short:g}min"] = rss_a
+        res[f"peak_rss_mb_{long_:g}min"] = rss_b
+        res["rss_growth_mb"] = rss_b - rss_a
+    res.update({f"preview_{k}": v for k, v in _preview(model, 6.0 if quick else 30.0).items()})
+    for k, v in res.items():
+        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    print(json.dumps(res))
+    return res

@@ -1,0 +1,122 @@
+"""The evaluation protocol of AMSS_TASKS.md on held-out rendered songs, through the shipped engine."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Engine, solo
+from .query import Query
+from .tasks import global_dsp, make_pair, sdr
+
+FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
+STEM_NAMES = ("vocals", "drums", "bass", "other")
+LEVEL_DB = (-28.0, -14.0)  # per-stem RMS levels, the range the model was trained on
+LACH_QUERY = "separate vocals, drums, bass"
+
+
+def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int):
+    """n clips: all four stems of one held-out song at one offset, each stem levelled at random."""
+    from .data.dataset import StemBank
+
+    bank = StemBank(bank_dir)
+    seg = int(seconds * 44100)
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        song = bank.songs[int(rng.integers(len(bank)))]
+        start = int(rng.integers(0, song.shape[-1] - seg + 1))
+        stems = {}
+        for k, name in enumerate(STEM_NAMES):
+            x = np.array(song[k, :, start:start + seg], np.float32)
+            rms = float(np.sqrt(np.mean(x * x)))
+            x *= min(10 ** (rng.uniform(*LEVEL_DB) / 20) / rms, 30.0) if rms > 1e-5 else 0.0
+            stems[name] = x
+        yield rng, stems
+
+
+def _query_for(rng, family: str) -> Query:
+    from .data.dataset import random_query
+
+    return random_query(rng, (family,))
+
+
+def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
+    rows = {}
+    for fi, family in enumerate(FAMILIES):
+        model_s, ident_s, dsp_s = [], [], []
+        for rng, stems in held_out_clips(bank_dir, clips, seconds, seed + 1000 * fi):
+            q = _query_for(rng, family)
+            inp, tgt = make_pair(stems, q)
+            est = engine.process_array(inp, 44100, engine.params(q))
+            model_s.append(sdr(tgt, est))
+            ident_s.append(sdr(tgt, inp))
+            dsp_s.append(sdr(tgt, global_dsp(inp, q)))
+        rows[family] = {"model": float(np.mean(model_s)), "identity": float(np.mean(ident_s)),
+                        "global_dsp": float(np.mean(dsp_s)), "clips": clips}
+        if progress:
+            progress(family, rows[family])
+    return rows
+
+
+def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
+    """Per latent channel: share of the latent path's energy, and the stem its solo correlates with best."""
+    h, l = engine.mask_shape
+    energy = np.zeros((h, l))
+    corr = np.zeros((h, l, len(STEM_NAMES)))
+    for _, stems in held_out_clips(bank_dir, clips, seconds, seed + 777):
+        mix = sum(stems.values())
+        for i in range(h):
+            for j in range(l):
+                y = engine.process_array(mix, 44100, engine.params(LACH_QUERY, solo((h, l), i, j), 0.0))
+                energy[i, j] += float(np.sum(y * y))
+                for k, name in enumerate(STEM_NAMES):
+                    s = stems[name]
+                    den = np.sqrt(np.sum(y * y) * np.sum(s * s))
+                    corr[i, j, k] += float(np.sum(y * s) / den) if den > 0 else 0.0
+    share = energy / max(energy.sum(), 1e-30)
+    corr /= max(clips, 1)
+    out = []
+    for i in range(h):
+        for j in range(l):
+            k = int(np.argmax(np.abs(corr[i, j])))
+            out.append({"head": i, "lach": j, "energy_share": float(share[i, j]), "stem": STEM_NAMES[k],
+                        "correlation": float(corr[i, j, k])})
+    return out
+
+
+def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
+    lines = [f"Model `{meta['model']}` ({meta['config']}), {meta['clips']} held-out clips of {meta['seconds']:.0f} s "
+             f"per family (songs rendered with seed {meta['seed']}, FluidR3_GM), evaluated {meta['date']}.", "",
+             "| family | model SDR | identity SDR | global DSP SDR | gain over identity |",
+             "|---|---:|---:|---:|---:|"]
+    for f, r in rows.items():
+        lines.append(f"| {f} | {r['model']:.2f} | {r['identity']:.2f} | {r['global_dsp']:.2f} | "
+                     f"{r['model'] - r['identity']:+.2f} dB |")
+    if lach:
+        lines += ["", f"Latent channels of the last block (query `{LACH_QUERY}`, each soloed, direct path off):", "",
+                  "| head:lach | energy share | best-correlated stem (r) |", "|---|---:|---|"]
+        for c in lach:
+            lines.append(f"| {c['head']}:{c['lach']} | {100 * c['energy_share']:.1f} % | {c['stem']} "
+                         f"({c['correlation']:+.2f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 24, seconds: float = 8.0,
+             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0) -> str:
+    bank = Path(bank_dir)
+    if not list(bank.glob("song_*.npy")):
+        from .data.render import render_bank
+
+        render_bank(bank, bank_minutes, seed, progress=False)
+    engine = Engine(model_path)
+    rows = evaluate_families(engine, bank, clips, seconds, seed,
+                             progress=lambda f, r: print(f"{f}: model {r['model']:.2f} identity {r['identity']:.2f}",
+                                                         flush=True))
+    lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, seed) if lach_clips else []
+    c = engine.model.contract
+    meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
+            "seed": seed, "date": time.strftime("%Y-%m-%d")}
+    text = markdown(rows, lach, meta)
+    Path(out).write_text(text)
+    return text

@@ -1,0 +1,238 @@
+"""View models of the app: plain state with no widgets, so they are testable and undoable."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amssfx.effects import BUILTIN, defaults, validate_chain, validate_effect
+from amssfx.errors import QueryError
+from amssfx.query import SIDES, SOURCES, STRENGTHS, Query, parse
+
+# Families as shown to users, in menu order -> internal family names.
+FAMILY_LABELS = {
+    "mute": "mute", "separate": "separate", "volume up": "volume_up", "volume down": "volume_down",
+    "pan": "pan", "hard pan": "hard_pan", "lowpass": "lowpass", "highpass": "highpass",
+    "remove reverb": "dereverb",
+}
+
+
+@dataclass
+class QueryBuilderState:
+    """Family, sources and parameter -> canonical query text (and back)."""
+
+    family: str = "lowpass"
+    sources: set[str] = field(default_factory=lambda: {"drums"})
+    strength: str = "heavy"
+    side: str = "left"
+
+    def query(self) -> Query:
+        if not self.sources:
+            raise QueryError("choose at least one source")
+        fam = FAMILY_LABELS.get(self.family, self.family)
+        targets = tuple(s for s in SOURCES if s in self.sources)
+        if fam in ("lowpass", "highpass"):
+            return Query(fam, targets, strength=self.strength)
+        if fam in ("pan", "hard_pan"):
+            return Query(fam, targets, side=self.side)
+        return Query(fam, targets)
+
+    def text(self) -> str:
+        return self.query().text
+
+    def set_from_text(self, text: str) -> Query:
+        """Parse free text; on success the builder shows it (raises QueryError otherwise)."""
+        q = parse(text)
+        self.family = {v: k for k, v in FAMILY_LABELS.items()}[q.family]
+        self.sources = set(q.targets)
+        if q.strength:
+            self.strength = q.strength
+        if q.side:
+            self.side = q.side
+        return q
+
+    @staticmethod
+    def uses_strength(family: str) -> bool:
+        return FAMILY_LABELS.get(family, family) in ("lowpass", "highpass")
+
+    @staticmethod
+    def uses_side(family: str) -> bool:
+        return FAMILY_LABELS.get(family, family) in ("pan", "hard_pan")
+
+
+def validate_text(text: str) -> tuple[bool, str]:
+    """(ok, message) for the free-text field, as the user types."""
+    try:
+        q = parse(text)
+    except QueryError as e:
+        return False, str(e)
+    return True, f"ok: {q.text}"
+
+
+@dataclass
+class LachGridState:
+    """Per latent channel: 'solo', 'mute' flags and a gain; -> the engine's mask."""
+
+    heads: int
+    lach: int
+    solo: np.ndarray = None
+    mute: np.ndarray = None
+    gain: np.ndarray = None
+
+    def __post_init__(self):
+        shape = (self.heads, self.lach)
+        self.solo = np.zeros(shape, bool) if self.solo is None else self.solo
+        self.mute = np.zeros(shape, bool) if self.mute is None else self.mute
+        self.gain = np.ones(shape, np.float32) if self.gain is None else self.gain
+
+    def mask(self) -> np.ndarray:
+        m = self.gain.astype(np.float32).copy()
+        if self.solo.any():
+            m[~self.solo] = 0.0
+        m[self.mute] = 0.0
+        return m
+
+    def toggle_solo(self, h: int, l: int) -> None:
+        self.solo[h, l] = not self.solo[h, l]
+
+    def toggle_mute(self, h: int, l: int) -> None:
+        self.mute[h, l] = not self.mute[h, l]
+
+    def set_gain(self, h: int, l: int, g: float) -> None:
+        if not np.isfinite(g) or g < 0:
+            raise ValueError("gain must be a finite number >= 0")
+        self.gain[h, l] = g
+
+    def reset(self) -> None:
+        self.solo[:] = False
+        self.mute[:] = False
+        self.gain[:] = 1.0
+
+    def snapshot(self) -> tuple:
+        return (self.solo.tobytes(), self.mute.tobytes(), self.gain.tobytes())
+
+    def restore(self, snap: tuple) -> None:
+        shape = (self.heads, self.lach)
+        self.solo = np.frombuffer(snap[0], bool).reshape(shape).copy()
+        self.mute = np.frombuffer(snap[1], bool).reshape(shape).copy()
+        self.gain = np.frombuffer(snap[2], np.float32).reshape(shape).copy()
+
+    @classmethod
+    def from_mask(cls, mask) -> "LachGridState":
+        m = np.asarray(mask, np.float32)
+        st = cls(*m.shape)
+        st.gain = np.where(m > 0, m, 1.0).astype(np.float32)
+        st.mute = m == 0
+        return st
+
+
+@dataclass
+class ChainState:
+    """An ordered list of effect specs (pedalboard built-ins or VST3), each with bypass."""
+
+    effects: list[dict] = field(default_factory=list)
+
+    def add(self, effect_type: str) -> int:
+        spec = {"type": effect_type, "bypass": False, **defaults(effect_type)}
+        self.effects.append(validate_effect(spec))
+        return len(self.effects) - 1
+
+    def add_vst3(self, path: str) -> int:
+        from amssfx.effects import build_plugin
+
+        spec = validate_effect({"type": "vst3", "path": path})
+        build_plugin(spec)  # fails early, with a clear message, if it does not load
+        self.effects.append(spec)
+        return len(self.effects) - 1
+
+    def remove(self, i: int) -> None:
+        del self.effects[i]
+
+    def move(self, i: int, j: int) -> None:
+        e = self.effects.pop(i)
+        self.effects.insert(max(0, min(j, len(self.effects))), e)
+
+    def set_bypass(self, i: int, on: bool) -> None:
+        self.effects[i]["bypass"] = bool(on)
+
+    def set_param(self, i: int, name: str, value: float) -> None:
+        spec = dict(self.effects[i], **{name: float(value)})
+        self.effects[i] = validate_effect(spec)
+
+    def spec(self) -> list[dict]:
+        return validate_chain([dict(e) for e in self.effects])
+
+    def snapshot(self) -> str:
+        return json.dumps(self.effects)
+
+    def restore(self, snap: str) -> None:
+        self.effects = json.loads(snap)
+
+    @staticmethod
+    def types() -> list[str]:
+        return sorted(BUILTIN)
+
+    @staticmethod
+    def params_of(effect: dict) -> list[str]:
+        return list(BUILTIN[effect["type"]][1]) if effect["type"] in BUILTIN else []
+
+
+PARAM_RANGES = {  # (min, max, unit) for the parameter widgets
+    "cutoff_frequency_hz": (20.0, 20000.0, "Hz"), "gain_db": (-48.0, 24.0, "dB"), "q": (0.1, 10.0, ""),
+    "threshold_db": (-60.0, 0.0, "dB"), "ratio": (1.0, 20.0, ":1"), "attack_ms": (0.1, 200.0, "ms"),
+    "release_ms": (1.0, 2000.0, "ms"), "room_size": (0.0, 1.0, ""), "damping": (0.0, 1.0, ""),
+    "wet_level": (0.0, 1.0, ""), "dry_level": (0.0, 1.0, ""), "width": (0.0, 1.0, ""),
+    "delay_seconds": (0.0, 2.0, "s"), "feedback": (0.0, 0.99, ""), "mix": (0.0, 1.0, ""), "rate_hz": (0.01, 20.0, "Hz"),
+    "depth": (0.0, 1.0, ""), "centre_delay_ms": (0.1, 50.0, "ms"), "centre_frequency_hz": (20.0, 20000.0, "Hz"),
+    "drive_db": (0.0, 60.0, "dB"),
+}
+
+
+@dataclass(frozen=True)
+class EditState:
+    """One undoable state of the edit: query text, latent-channel grid, effect chain."""
+
+    query: str
+    grid: tuple
+    chain: str
+
+
+class UndoStack:
+    def __init__(self, initial: EditState, limit: int = 200):
+        self._states = [initial]
+        self._index = 0
+        self.limit = limit
+
+    @property
+    def current(self) -> EditState:
+        return self._states[self._index]
+
+    def push(self, state: EditState) -> None:
+        if state == self.current:
+            return
+        del self._states[self._index + 1:]
+        self._states.append(state)
+        if len(self._states) > self.limit:
+            self._states.pop(0)
+        self._index = len(self._states) - 1
+
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    def can_redo(self) -> bool:
+        return self._index < len(self._states) - 1
+
+    def undo(self) -> EditState:
+        if self.can_undo():
+            self._index -= 1
+        return self.current
+
+    def redo(self) -> EditState:
+        if self.can_redo():
+            self._index += 1
+        return self.current
+
+
+__all__ = ["QueryBuilderState", "LachGridState", "ChainState", "UndoStack", "EditState", "validate_text",
+           "FAMILY_LABELS", "PARAM_RANGES", "SOURCES", "STRENGTHS", "SIDES"]

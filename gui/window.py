@@ -1,0 +1,564 @@
+"""The main window: wires the view models and widgets to the engine, the player and the workers."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from amssfx import session as sess
+from amssfx.audio_io import AudioReader
+from amssfx.engine import Engine
+from amssfx.errors import AmssfxError, Cancelled, DeviceError
+from amssfx.hashing import file_sha256
+from amssfx.player import Player, SoundDeviceOutput
+from amssfx.stems import DEFAULT_STEMS, StemJob, export_stems
+
+from .viewmodels import EditState, LachGridState, UndoStack
+from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
+
+ENVELOPE_BINS = 2000
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)"
+
+
+class Bridge(QtCore.QObject):
+    """Signals that worker threads emit; Qt delivers them on the GUI thread."""
+
+    loaded = QtCore.pyqtSignal(object, object)  # info, (t, lo, hi)
+    failed = QtCore.pyqtSignal(str)
+    progress = QtCore.pyqtSignal(int, int)
+    finished = QtCore.pyqtSignal(str)
+
+
+def envelope(path, bins: int = ENVELOPE_BINS, cancel: threading.Event | None = None):
+    """(info, (t, lo, hi)): a min/max overview computed block by block."""
+    r = AudioReader(path, nonfinite="repair")
+    info = r.info
+    per = max(1, info.frames // bins)
+    lo, hi = [], []
+    rest = np.zeros(0, np.float32)
+    for block in r.blocks(1 << 16):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        x = np.concatenate([rest, block.mean(0)])
+        k = len(x) // per
+        if k:
+            v = x[: k * per].reshape(k, per)
+            lo.append(v.min(1))
+            hi.append(v.max(1))
+        rest = x[k * per:]
+    lo = np.concatenate(lo) if lo else np.zeros(1, np.float32)
+    hi = np.concatenate(hi) if hi else np.zeros(1, np.float32)
+    t = np.arange(len(lo)) * per / info.sample_rate
+    return info, (t, lo, hi)
+
+
+class ExportDialog(QtWidgets.QDialog):
+    """Choose what to export (processed mix, stems, the current latent setting), format and folder."""
+
+    def __init__(self, parent, default_dir: str):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        lay = QtWidgets.QFormLayout(self)
+        self.mix = QtWidgets.QCheckBox("processed mix (query, latent channels, effects)")
+        self.mix.setChecked(True)
+        self.stems = {n: QtWidgets.QCheckBox(n) for n, _ in DEFAULT_STEMS}
+        for b in self.stems.values():
+            b.setChecked(True)
+        self.format = QtWidgets.QComboBox()
+        self.format.addItems(["wav24", "wav16", "wav32f", "flac24", "flac16"])
+        self.folder = QtWidgets.QLineEdit(default_dir)
+        browse = QtWidgets.QPushButton("…")
+        browse.clicked.connect(self._browse)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.folder)
+        row.addWidget(browse)
+        self.force = QtWidgets.QCheckBox("overwrite existing files")
+        lay.addRow(self.mix)
+        stems = QtWidgets.QHBoxLayout()
+        for b in self.stems.values():
+            stems.addWidget(b)
+        lay.addRow("stems", stems)
+        lay.addRow("format", self.format)
+        lay.addRow("folder", row)
+        lay.addRow(self.force)
+        bb = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok |
+                                        QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        bb.accepted.connect(self.accept)
+        bb.rejected.connect(self.reject)
+        lay.addRow(bb)
+
+    def _browse(self):
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, model_path=None, device_factory=None):
+        super().__init__()
+        self.setWindowTitle("amssfx")
+        self.setAcceptDrops(True)
+        self.settings = QtCore.QSettings("amssfx", "amssfx")
+        self.engine = Engine(model_path, preview=True)
+        self.export_engine: Engine | None = None
+        self.device_factory = device_factory or (lambda: SoundDeviceOutput(None, 2))
+        self.preview_enabled = True
+        self.path: Path | None = None
+        self.info = None
+        self.player: Player | None = None
+        self.position = 0  # source frames, while paused
+        self.mode = "processed"
+        self.bridge = Bridge()
+        self.bridge.loaded.connect(self._loaded)
+        self.bridge.failed.connect(self._error)
+        self.bridge.progress.connect(self._progress)
+        self.bridge.finished.connect(self._job_done)
+        self._cancel = threading.Event()
+        self._job: threading.Thread | None = None
+        self._out_env = None
+        self._last_read = 0
+        self.log: list[str] = []
+        self._build()
+        h, l = self.engine.mask_shape
+        self.undo = UndoStack(self._edit_state())
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    # ---- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        central = QtWidgets.QWidget()
+        self.setCentralWidget(central)
+        root = QtWidgets.QVBoxLayout(central)
+        self.wave_in = WaveView("input")
+        self.wave_out = WaveView("output (as heard)")
+        self.spec_in = SpectrogramView("input spectrogram")
+        self.spec_out = SpectrogramView("output spectrogram")
+        for w in (self.wave_in, self.wave_out):
+            w.seek_requested.connect(self.seek_seconds)
+        views = QtWidgets.QGridLayout()
+        views.addWidget(self.wave_in, 0, 0)
+        views.addWidget(self.spec_in, 0, 1)
+        views.addWidget(self.wave_out, 1, 0)
+        views.addWidget(self.spec_out, 1, 1)
+        views.setColumnStretch(0, 3)
+        views.setColumnStretch(1, 1)
+        root.addLayout(views)
+        root.addLayout(self._transport())
+        body = QtWidgets.QHBoxLayout()
+        self.query = QueryBuilder()
+        self.query.query_changed.connect(lambda _t: self._edited())
+        h, l = self.engine.mask_shape
+        self.grid = LachGrid(h, l)
+        self.grid.mask_changed.connect(self._edited)
+        self.chain = ChainEditor()
+        self.chain.chain_changed.connect(self._edited)
+        self.chain.error.connect(self._error)
+        body.addWidget(self.query, 3)
+        body.addWidget(self.grid, 4)
+        body.addWidget(self.chain, 3)
+        root.addLayout(body)
+        self.status_model = QtWidgets.QLabel(f"model: {self.engine.model.describe()}")
+        self.status_underruns = QtWidgets.QLabel("underruns: 0")
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setMaximumWidth(200)
+        self.progress_bar.hide()
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel.set)
+        self.cancel_button.hide()
+        sb = self.statusBar()
+        sb.addPermanentWidget(self.progress_bar)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.status_model)
+        sb.addPermanentWidget(self.status_underruns)
+        self._menus()
+
+    def _transport(self) -> QtWidgets.QHBoxLayout:
+        row = QtWidgets.QHBoxLayout()
+        self.play_button = QtWidgets.QPushButton("Play")
+        self.play_button.clicked.connect(self.toggle_play)
+        stop = QtWidgets.QPushButton("Stop")
+        stop.clicked.connect(self.stop)
+        self.loop_box = QtWidgets.QCheckBox("loop")
+        self.loop_box.toggled.connect(self._loop_toggled)
+        self.wave_in.region.sigRegionChangeFinished.connect(lambda *_: self._loop_toggled(self.loop_box.isChecked()))
+        self.ab = {}
+        for key, label in (("original", "A original"), ("processed", "B processed"), ("difference", "Δ difference")):
+            b = QtWidgets.QRadioButton(label)
+            b.toggled.connect(lambda on, key=key: on and self.set_mode(key))
+            self.ab[key] = b
+        self.ab["processed"].setChecked(True)
+        self.pos_label = QtWidgets.QLabel("0:00.0 / 0:00.0")
+        for w in (self.play_button, stop, self.loop_box, *self.ab.values()):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.pos_label)
+        return row
+
+    def _menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&Open…", "Ctrl+O", self.open_dialog)
+        self.recent_menu = m.addMenu("Open &Recent")
+        self._refresh_recent()
+        self._action(m, "&Export…", "Ctrl+E", self.export_dialog)
+        self._action(m, "&Save session…", "Ctrl+S", self.save_session_dialog)
+        self._action(m, "&Load session…", "Ctrl+L", self.load_session_dialog)
+        self._action(m, "&Quit", "Ctrl+Q", self.close)
+        e = self.menuBar().addMenu("&Edit")
+        self._action(e, "&Undo", "Ctrl+Z", self.undo_edit)
+        self._action(e, "&Redo", "Ctrl+Shift+Z", self.redo_edit)
+        self._action(e, "Reset latent channels", "Ctrl+R", self.grid.reset)
+        p = self.menuBar().addMenu("&Play")
+        self._action(p, "Play / pause", "Space", self.toggle_play)
+        self._action(p, "Stop", "Home", self.stop)
+        self._action(p, "A: original", "1", lambda: self.ab["original"].setChecked(True))
+        self._action(p, "B: processed", "2", lambda: self.ab["processed"].setChecked(True))
+        self._action(p, "Δ: difference", "3", lambda: self.ab["difference"].setChecked(True))
+        self._action(p, "Back 5 s", "Left", lambda: self.seek_seconds(self.position_seconds() - 5))
+        self._action(p, "Forward 5 s", "Right", lambda: self.seek_seconds(self.position_seconds() + 5))
+
+    def _action(self, menu, text, shortcut, fn):
+        a = QtGui.QAction(text, self)
+        a.setShortcut(QtGui.QKeySequence(shortcut))
+        a.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+        a.triggered.connect(lambda *_: fn())
+        menu.addAction(a)
+        return a
+
+    # ---- files ----------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path) -> None:
+        """Load in a worker; the window stays responsive."""
+        self.stop()
+        self._cancel.clear()
+        self.statusBar().showMessage(f"loading {path}…")
+
+        def run():
+            try:
+                info, env = envelope(path, cancel=self._cancel)
+                self.bridge.loaded.emit(info, env)
+            except AmssfxError as e:
+                self.bridge.failed.emit(str(e))
+
+        threading.Thread(target=run, daemon=True, name="load").start()
+
+    def _loaded(self, info, env) -> None:
+        self.path, self.info = Path(info.path), info
+        self.position = 0
+        self.wave_in.set_envelope(*env)
+        t = env[0]
+        self._out_env = (t, np.zeros_like(env[1]), np.zeros_like(env[2]))
+        self.wave_out.set_envelope(*self._out_env)
+        self.wave_in.region.setRegion([0, min(10.0, info.duration_seconds)])
+        self.setWindowTitle(f"amssfx — {self.path.name}")
+        for w in info.warnings:
+            self._error(w)
+        self.statusBar().showMessage(f"{self.path.name}: {info.duration_seconds:.1f} s, {info.channels} ch, "
+                                     f"{info.sample_rate} Hz", 5000)
+        self._add_recent(str(self.path))
+
+    def _add_recent(self, path: str) -> None:
+        recent = [p for p in (self.settings.value("recent", []) or []) if p != path]
+        self.settings.setValue("recent", [path] + recent[:9])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.settings.value("recent", []) or []:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_file(p))
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        urls = ev.mimeData().urls()
+        if urls:
+            self.open_file(urls[0].toLocalFile())
+
+    # ---- edits ----------------------------------------------------------------------------------
+    def _edit_state(self) -> EditState:
+        return EditState(self.query.current_text(), self.grid.state.snapshot(), self.chain.state.snapshot())
+
+    def _apply_state(self, st: EditState) -> None:
+        self.query.set_text(st.query)
+        self.grid.state.restore(st.grid)
+        self.grid.sync()
+        self.chain.state.restore(st.chain)
+        self.chain.sync()
+        self._push_to_player()
+
+    def _edited(self) -> None:
+        self.undo.push(self._edit_state())
+        self._push_to_player()
+
+    def undo_edit(self) -> None:
+        self._apply_state(self.undo.undo())
+
+    def redo_edit(self) -> None:
+        self._apply_state(self.undo.redo())
+
+    def current_params(self):
+        return self.engine.params(self.query.current_text(), self.grid.state.mask())
+
+    def current_chain(self) -> list[dict]:
+        return self.chain.state.spec()
+
+    def _push_to_player(self) -> None:
+        if self.player is not None:
+            try:
+                self.player.update(params=self.current_params(), chain=self.current_chain(), mode=self.mode)
+            except AmssfxError as e:
+                self._error(str(e))
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self._push_to_player()
+
+    def _loop_toggled(self, on: bool) -> None:
+        if self.player is None or self.info is None:
+            return
+        a, b = self.wave_in.region.getRegion()
+        sr = self.info.sample_rate
+        loop = (int(a * sr), int(b * sr)) if on and b > a else None
+        self.wave_in.region.setVisible(on)
+        self.player.update(loop=loop)
+
+    # ---- transport ------------------------------------------------------------------------------
+    def position_seconds(self) -> float:
+        if self.info is None:
+            return 0.0
+        frames = self.player.position_frames() if self.player is not None else self.position
+        return frames / self.info.sample_rate
+
+    def toggle_play(self) -> None:
+        if self.player is not None:
+            self.pause()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        if self.info is None or not self.preview_enabled:
+            if not self.preview_enabled:
+                self._error("preview is disabled (no audio device); export still works")
+            return
+        try:
+            device = self.device_factory()
+            self.player = Player(self.engine, self.path, self.current_params(), self.current_chain(), device=device,
+                                 start_frame=self.position)
+            self.player.update(mode=self.mode)
+            if self.loop_box.isChecked():
+                self._loop_toggled(True)
+            self.player.start(wait=False)
+        except DeviceError as e:
+            self.player = None
+            self.preview_enabled = False
+            self.play_button.setEnabled(False)
+            self._error(f"{e}; preview disabled, export still works")
+            return
+        except AmssfxError as e:
+            self.player = None
+            self._error(str(e))
+            return
+        self._last_read = 0
+        self.play_button.setText("Pause")
+
+    def pause(self) -> None:
+        if self.player is not None:
+            self.position = self.player.position_frames()
+            self._underruns_total = getattr(self, "_underruns_total", 0)
+            self.player.stop()
+            self._underruns_total += self.player.stats.underruns
+            self.player = None
+        self.play_button.setText("Play")
+
+    def stop(self) -> None:
+        self.pause()
+        self.position = 0
+
+    def seek_seconds(self, seconds: float) -> None:
+        if self.info is None:
+            return
+        frame = int(np.clip(seconds, 0, self.info.duration_seconds) * self.info.sample_rate)
+        if self.player is not None:
+            self.player.seek(frame)
+        self.position = frame
+
+    def underruns(self) -> int:
+        return getattr(self, "_underruns_total", 0) + (self.player.stats.underruns if self.player else 0)
+
+    def _tick(self) -> None:
+        p = self.player
+        if p is not None:
+            err = p.device_error()
+            if err is not None:
+                self.pause()
+                self.preview_enabled = False
+                self.play_button.setEnabled(False)
+                self._error(f"{err}; preview stopped, export still works")
+                return
+            if p.finished.is_set():
+                self.stop()
+                return
+            self._update_views(p)
+        pos = self.position_seconds()
+        dur = self.info.duration_seconds if self.info else 0.0
+        self.pos_label.setText(f"{int(pos // 60)}:{pos % 60:04.1f} / {int(dur // 60)}:{dur % 60:04.1f}")
+        self.wave_in.playhead.setValue(pos)
+        self.wave_out.playhead.setValue(pos)
+        self.status_underruns.setText(f"underruns: {self.underruns()}")
+
+    def _update_views(self, p: Player) -> None:
+        self.grid.show_meters(p.meter())
+        ring = p.ring
+        rp = ring.read_pos
+        n = min(rp - self._last_read, ring.capacity // 2)
+        if n > 0 and self._out_env is not None:
+            idx = np.arange(rp - n, rp) % ring.capacity
+            frames = ring.data[idx]
+            src = ring.source_pos[idx]
+            t, lo, hi = self._out_env
+            per = max(1, self.info.frames // max(len(t), 1))
+            b = np.clip(src // per, 0, len(t) - 1)
+            mono = frames.mean(1)
+            np.minimum.at(lo, b, mono)
+            np.maximum.at(hi, b, mono)
+            self.wave_out.set_envelope(t, lo, hi)
+            self.spec_out.push(frames)
+            self.spec_in.push(p.original.data[idx])
+            self._last_read = rp
+
+    # ---- export and sessions --------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        if self.info is None:
+            self._error("open a file first")
+            return
+        dlg = ExportDialog(self, str(self.path.parent / f"{self.path.stem}_amssfx"))
+        if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return
+        stems = [n for n, b in dlg.stems.items() if b.isChecked()]
+        self.export(dlg.folder.text(), dlg.format.currentText(), dlg.mix.isChecked(), stems, dlg.force.isChecked())
+
+    def export(self, folder, format_name: str = "wav24", mix: bool = True, stems=("vocals", "drums", "bass", "other"),
+               force: bool = False) -> threading.Thread | None:
+        """Export in a worker with progress and cancel; the same engine path as the CLI."""
+        if self._job is not None and self._job.is_alive():
+            self._error("an export is already running")
+            return None
+        if self.export_engine is None:
+            self.export_engine = Engine(self.engine.model.path)
+        eng = self.export_engine
+        jobs = [StemJob(n, eng.params(q)) for n, q in DEFAULT_STEMS if n in stems]
+        if mix:
+            jobs.insert(0, StemJob("processed", eng.params(self.query.current_text(), self.grid.state.mask())))
+        chain = self.current_chain()
+        self._cancel.clear()
+        self.progress_bar.show()
+        self.cancel_button.show()
+
+        def run():
+            try:
+                plain = [j for j in jobs if j.name != "processed"]
+                fmt = format_name
+                if mix:
+                    ext = "flac" if fmt.startswith("flac") else "wav"
+                    out = Path(folder) / f"{self.path.stem}_processed.{ext}"
+                    Path(folder).mkdir(parents=True, exist_ok=True)
+                    eng.process_file(self.path, out, jobs[0].params, chain, fmt, force,
+                                     progress=lambda d, t: self.bridge.progress.emit(d, t * (1 + len(plain))),
+                                     cancel=self._cancel)
+                    self._sidecar(out, jobs[0].params, chain, fmt)
+                offset = self.info.frames if mix else 0
+                total = self.info.frames * ((1 if mix else 0) + len(plain))
+                if plain:
+                    export_stems(eng, self.path, folder, plain, fmt, force,
+                                 progress=lambda d, t: self.bridge.progress.emit(offset + d, total),
+                                 cancel=self._cancel)
+                self.bridge.finished.emit(f"exported to {folder}")
+            except Cancelled:
+                self.bridge.finished.emit("export cancelled; no partial file was kept")
+            except AmssfxError as e:
+                self.bridge.failed.emit(str(e))
+                self.bridge.finished.emit("export failed")
+
+        self._job = threading.Thread(target=run, daemon=True, name="export")
+        self._job.start()
+        return self._job
+
+    def _sidecar(self, out: Path, params, chain, fmt) -> None:
+        s = sess.Session(str(self.path.resolve()), params.query.text, params.mask_array().tolist(), params.direct_gain,
+                         chain, str(Path(self.engine.model.path).resolve()), file_sha256(self.engine.model.path),
+                         str(out.resolve()), fmt)
+        s.save(sess.sidecar_path(out))
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress_bar.setMaximum(max(total, 1))
+        self.progress_bar.setValue(min(done, total))
+
+    def _job_done(self, message: str) -> None:
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+        self.statusBar().showMessage(message, 8000)
+        self.log.append(message)
+
+    def save_session_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save session", "", "amssfx session (*.json)")
+        if path:
+            self.save_session(path)
+
+    def save_session(self, path) -> None:
+        if self.path is None:
+            self._error("open a file first")
+            return
+        p = self.current_params()
+        sess.Session(str(self.path.resolve()), p.query.text, p.mask_array().tolist(), p.direct_gain,
+                     self.current_chain(), str(Path(self.engine.model.path).resolve()),
+                     file_sha256(self.engine.model.path)).save(path)
+        self.statusBar().showMessage(f"saved {path}", 5000)
+
+    def load_session_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load session", "", "amssfx session (*.json)")
+        if path:
+            self.load_session(path)
+
+    def load_session(self, path) -> bool:
+        try:
+            s = sess.load(path)
+            if s.model_sha256 and s.model_sha256 != file_sha256(self.engine.model.path):
+                raise sess.SessionError("the session was made with another model; its result would differ")
+            grid = (LachGridState.from_mask(s.mask) if s.mask is not None
+                    else LachGridState(*self.engine.mask_shape))
+            if (grid.heads, grid.lach) != self.engine.mask_shape:
+                raise sess.SessionError(f"the session's mask is {grid.heads}x{grid.lach}, the model has "
+                                        f"{self.engine.mask_shape[0]}x{self.engine.mask_shape[1]}")
+        except AmssfxError as e:
+            self._error(str(e))
+            return False
+        self.query.set_text(s.query)
+        self.grid.state = grid
+        self.grid.sync()
+        self.chain.state.effects = list(s.chain)
+        self.chain.sync()
+        self._edited()
+        if self.path is None or Path(s.input).resolve() != self.path.resolve():
+            self.open_file(s.input)
+        return True
+
+    # ---- messages -------------------------------------------------------------------------------
+    def _error(self, message: str) -> None:
+        self.log.append(message)
+        self.statusBar().showMessage(message, 10000)
+
+    def closeEvent(self, ev) -> None:
+        self._cancel.set()
+        self.pause()
+        super().closeEvent(ev)
