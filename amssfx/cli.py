@@ -213,7 +213,7 @@ def cmd_app(args) -> int:
         from .gui.app import main as app_main
     except ImportError as e:
         raise AmssfxError(f"the app needs the 'gui' extra (PyQt6, sounddevice, pyqtgraph): {e}") from None
-    return app_main(args.input, args.model)
+    return app_main(args.input, args.model, screenshot=args.screenshot, quit_after=args.quit_after, play=args.play)
 
 
 def cmd_flops(args) -> int:
@@ -312,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("app", help="open the desktop app")
     s.add_argument("input", nargs="?")
     s.add_argument("--model")
+    s.add_argument("--play", action="store_true", help="start playing once the file is loaded")
+    s.add_argument("--screenshot", help="save a screenshot of the window before quitting (with --quit-after)")
+    s.add_argument("--quit-after", type=float, help="close the app after this many seconds")
     s.set_defaults(fn=cmd_app)
 
     s = sub.add_parser("flops", help="GFLOP per second of audio of a configuration")

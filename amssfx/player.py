@@ -132,8 +132,15 @@ class SoundDeviceOutput:
         self.device = int(device) if isinstance(device, str) and device.isdigit() else device
         try:
             info = sd.query_devices(self.device, "output")
-        except Exception as e:  # noqa: BLE001 - PortAudio reports missing devices in several ways
-            raise DeviceError(f"no audio output device available: {str(e).splitlines()[0]}") from None
+        except Exception:  # noqa: BLE001 - PortAudio reports missing devices in several ways
+            # PortAudio lists devices once, when it starts; a server started later (JACK, a USB
+            # interface plugged in) is seen after a re-scan.
+            try:
+                sd._terminate()
+                sd._initialize()
+                info = sd.query_devices(self.device, "output")
+            except Exception as e:  # noqa: BLE001
+                raise DeviceError(f"no audio output device available: {str(e).splitlines()[0]}") from None
         self.sample_rate = int(sample_rate or info["default_samplerate"])
         self.channels = min(channels, int(info["max_output_channels"])) or 1
         self.blocksize, self.latency = blocksize, latency

@@ -27,3 +27,17 @@ def test_readme_quick_start_is_two_commands():
     commands = [l.strip() for l in block.splitlines() if l.strip() and not l.strip().startswith("#")]
     assert commands == ["make run", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_make_run_headless_runs_the_cli_on_the_demo():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM", "MAKEFLAGS", "MAKELEVEL")}
+    r = subprocess.run(["make", "-s", "run"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out = ROOT / "out" / "demo_processed.wav"
+    assert f"result: {out}" in r.stdout
+    import soundfile as sf
+
+    info = sf.info(str(out))
+    assert info.frames == sf.info(str(ROOT / "amssfx" / "assets" / "demo.flac")).frames

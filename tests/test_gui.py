@@ -1,0 +1,188 @@
+"""The app's view models and widgets, offscreen (pytest-qt)."""
+import time
+
+import numpy as np
+import pytest
+
+
+from amssfx import audio_io
+from amssfx.errors import QueryError
+from amssfx.gui.viewmodels import ChainState, EditState, LachGridState, QueryBuilderState, UndoStack, validate_text
+from amssfx.player import FakeOutput
+from amssfx.query import parse
+
+
+def test_query_builder_state_to_text_to_parser():
+    st = QueryBuilderState("hard pan", {"bass"}, side="left")
+    assert st.text() == "pan bass completely to the left side"
+    assert parse(st.text()).family == "hard_pan"
+    st.set_from_text("get rid of vocals and drums")
+    assert (st.family, st.sources) == ("mute", {"vocals", "drums"})
+    st.sources = set()
+    with pytest.raises(QueryError, match="at least one source"):
+        st.text()
+    assert validate_text("mute drumz")[0] is False and "drums" in validate_text("mute drumz")[1]
+
+
+def test_grid_to_mask():
+    g = LachGridState(4, 4)
+    np.testing.assert_array_equal(g.mask(), np.ones((4, 4)))
+    g.toggle_solo(1, 2)
+    g.set_gain(1, 2, 0.5)
+    m = g.mask()
+    assert m[1, 2] == 0.5 and m.sum() == 0.5
+    g.toggle_solo(0, 0)
+    g.toggle_mute(0, 0)  # mute wins over solo
+    assert g.mask()[0, 0] == 0
+    snap = g.snapshot()
+    g.reset()
+    assert g.mask().sum() == 16
+    g.restore(snap)
+    assert g.mask()[1, 2] == 0.5
+    with pytest.raises(ValueError):
+        g.set_gain(0, 0, float("nan"))
+
+
+def test_chain_state_to_spec():
+    c = ChainState()
+    c.add("lowpass")
+    c.add("reverb")
+    c.set_param(0, "cutoff_frequency_hz", 800)
+    c.set_bypass(1, True)
+    c.move(1, 0)
+    spec = c.spec()
+    assert [e["type"] for e in spec] == ["reverb", "lowpass"]
+    assert spec[0]["bypass"] is True and spec[1]["cutoff_frequency_hz"] == 800
+    c.remove(0)
+    assert [e["type"] for e in c.spec()] == ["lowpass"]
+    with pytest.raises(Exception, match="not found"):
+        c.add_vst3("/nonexistent/plugin.vst3")
+
+
+def test_undo_redo():
+    u = UndoStack(EditState("mute vocals", (), "[]"))
+    u.push(EditState("mute drums", (), "[]"))
+    u.push(EditState("mute bass", (), "[]"))
+    assert u.undo().query == "mute drums" and u.undo().query == "mute vocals" and not u.can_undo()
+    assert u.redo().query == "mute drums"
+    u.push(EditState("separate bass", (), "[]"))
+    assert not u.can_redo()
+
+
+@pytest.fixture
+def window(qtbot, tiny_model, demo_path):
+    from amssfx.gui.window import MainWindow
+
+    devices = []
+
+    def factory():
+        d = FakeOutput(44100, 2, 512, realtime=True)
+        devices.append(d)
+        return d
+
+    w = MainWindow(tiny_model[1], device_factory=factory)
+    w.devices = devices
+    qtbot.addWidget(w)
+    w.open_file(str(demo_path))
+    qtbot.waitUntil(lambda: w.info is not None, timeout=10000)
+    yield w
+    w.close()
+
+
+def test_widgets_drive_the_edit_state(window, qtbot):
+    w = window
+    w.query.family.setCurrentText("lowpass")
+    w.query.strength.setCurrentText("heavy")
+    for s, b in w.query.source_boxes.items():
+        b.setChecked(s == "drums")
+    assert w.current_params().query.text == "apply heavy lowpass to drums"
+    w.query.text.setText("")
+    qtbot.keyClicks(w.query.text, "mute vocals and bass")
+    assert w.current_params().query.text == "mute vocals, bass"
+    w.query.text.setText("")
+    qtbot.keyClicks(w.query.text, "mute vocalz")
+    assert "vocals" in w.query.message.text()
+    assert w.current_params().query.text == "mute vocals, bass"  # an invalid text changes nothing
+    w.grid.cells[(1, 0)][0].setChecked(True)  # solo 1:0
+    m = w.current_params().mask_array()
+    assert m[1, 0] == 1 and m.sum() == 1
+    w.chain.type_box.setCurrentText("compressor")
+    w.chain.add("compressor")
+    assert w.current_chain()[0]["type"] == "compressor"
+    w.undo_edit()
+    assert w.current_chain() == []
+    w.undo_edit()
+    assert w.current_params().mask_array().sum() == 4
+    w.redo_edit()
+    assert w.current_params().mask_array().sum() == 1
+
+
+def test_preview_hears_changes_without_underruns(window, qtbot):
+    w = window
+    w.play()
+    qtbot.wait(1000)
+    w.grid.cells[(0, 1)][0].setChecked(True)
+    qtbot.wait(700)
+    w.query.set_text("separate drums", emit=True)
+    qtbot.wait(700)
+    assert w.player is not None and len(w.player.stats.change_latencies_s) >= 2
+    assert w.underruns() == 0
+    w.seek_seconds(20.0)
+    qtbot.wait(400)
+    assert w.position_seconds() >= 20.0
+    w.pause()
+    assert w.player is None
+
+
+def test_device_failure_disables_preview_not_export(window, qtbot, tmp_path):
+    from amssfx.errors import DeviceError
+
+    w = window
+
+    def broken():
+        raise DeviceError("no audio output device available: test")
+
+    w.device_factory = broken
+    w.play()
+    assert not w.preview_enabled and "preview disabled" in w.log[-1]
+    t = w.export(tmp_path / "out", "wav16", mix=True, stems=("drums",))
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=60000)
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["demo_drums.wav", "demo_processed.wav", "demo_processed.wav.amssfx.json"]
+    x, _ = audio_io.read(tmp_path / "out" / "demo_drums.wav")
+    assert x.shape == (2, w.info.frames)
+
+
+def test_device_dying_mid_play_stops_preview(window, qtbot):
+    w = window
+    w.play()
+    qtbot.waitUntil(lambda: len(w.devices) == 1, timeout=2000)
+    w.devices[0].fail_after_blocks = 0
+    qtbot.waitUntil(lambda: not w.preview_enabled, timeout=3000)
+    assert w.player is None and "stopped" in w.log[-1]
+
+
+def test_export_cancel_leaves_nothing(window, qtbot, tmp_path):
+    w = window
+    t = w.export(tmp_path / "c", "wav24", mix=True, stems=("vocals", "drums", "bass", "other"))
+    w._cancel.set()
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=30000)
+    left = [p.name for p in (tmp_path / "c").iterdir()] if (tmp_path / "c").exists() else []
+    assert all(not n.endswith(".wav") or ".part" not in n for n in left)
+    assert not [n for n in left if n.startswith(".")]
+    assert "cancelled" in w.log[-1]
+
+
+def test_session_save_and_load(window, tmp_path, qtbot):
+    w = window
+    w.query.set_text("pan bass completely to the left side", emit=True)
+    w.grid.cells[(0, 0)][1].setChecked(True)
+    w.chain.add("gain")
+    w.save_session(tmp_path / "s.json")
+    w.query.set_text("mute vocals", emit=True)
+    w.grid.reset()
+    assert w.load_session(tmp_path / "s.json")
+    assert w.current_params().query.text == "pan bass completely to the left side"
+    assert w.current_params().mask_array()[0, 0] == 0 and w.current_chain()[0]["type"] == "gain"
+    (tmp_path / "bad.json").write_text("{\"schema\": \"other\"}")
+    assert not w.load_session(tmp_path / "bad.json") and "not an amssfx session" in w.log[-1]
