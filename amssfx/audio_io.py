@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -221,7 +222,7 @@ class AtomicWriter:
         try:
             self._file.write(data)
         except Exception as e:  # noqa: BLE001
-            raise AudioWriteError(f"{self.path}: write failed: {_reason(e)}") from None
+            raise AudioWriteError(f"{self.path}: write failed: {_reason(e, self.path.parent)}") from None
         self.frames += block.shape[1]
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -235,7 +236,7 @@ class AtomicWriter:
             self._tmp = None
         except Exception as e:  # noqa: BLE001
             self._discard()
-            raise AudioWriteError(f"{self.path}: cannot finish writing: {_reason(e)}") from None
+            raise AudioWriteError(f"{self.path}: cannot finish writing: {_reason(e, self.path.parent)}") from None
 
     def _discard(self) -> None:
         if self._file is not None:
@@ -249,9 +250,16 @@ class AtomicWriter:
         self._tmp = None
 
 
-def _reason(e: Exception) -> str:
+def _reason(e: Exception, folder: Path | None = None) -> str:
+    """A short reason; libsndfile reports a full disk only as 'System error', so look."""
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
+    if folder is not None:
+        try:
+            if shutil.disk_usage(folder).free < (1 << 20):
+                return "No space left on device (the disk is full)"
+        except OSError:
+            pass
     return str(e).splitlines()[-1][:160] if str(e) else type(e).__name__
 
 

@@ -122,9 +122,9 @@ def cmd_process(args) -> int:
 
     s = sess.load(args.session) if args.session else None
     inp = args.input or (s.input if s else None)
-    query = args.query or (s.query if s else None)
+    query = args.query if args.query is not None else (s.query if s else None)
     out = args.output or (s.output if s else None)
-    if not inp or not query or not out:
+    if not inp or query is None or not out:
         raise UsageError("process needs IN, --query and -o (or a --session that has them)")
     model_path = args.model or (s.model_path if s else None)
     args.model = model_path

@@ -75,6 +75,8 @@ class _GroupStream:
 
     def _chunk(self, audio: np.ndarray, index: int) -> np.ndarray:
         p: RenderParams = self.params_fn()
+        if not audio.any():  # digital silence stays silence, and costs nothing
+            return np.zeros_like(audio)
         y, energy = self.model.run_chunk(audio, p.query, p.mask_array(), p.direct_gain)
         if energy is not None:
             self.energies.append((index, energy))

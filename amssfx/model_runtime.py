@@ -12,6 +12,7 @@ from .contract import (INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_
 from .errors import MaskError, ModelContractError
 from .query import Query, encode
 
+SUBNORMAL_GUARD = 1e-30
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_MODEL = ASSETS / "default.onnx"
 
@@ -91,7 +92,9 @@ class OnnxModel:
         c = self.contract
         spec = _stft.stft(audio, c.n_fft, c.hop)
         out, energy = self.run_spec(spec, np.asarray(encode(query, c.max_tokens)), mask, direct_gain)
-        return _stft.istft(out, c.n_fft, c.hop, audio.shape[1]), energy
+        y = _stft.istft(out, c.n_fft, c.hop, audio.shape[1])
+        y[np.abs(y) < SUBNORMAL_GUARD] = 0.0  # no subnormal floats downstream (they are -600 dBFS)
+        return y, energy
 
     def describe(self) -> str:
         c = self.contract

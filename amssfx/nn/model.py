@@ -15,6 +15,11 @@ Decisions of ours (see ../shared notes on the reconstruction):
 - Everything after the last block's mask is linear and bias-free (Agg PoCM, last layer):
   the latent path's output is exactly linear in the mask, so a zero mask silences it and
   the solos of all channels add up to the full latent path.
+- Level invariance: each chunk is divided by its RMS (floored at LEVEL_FLOOR, about -100 dBFS)
+  before the network and multiplied back after it, y = s * f(x / s). The network always sees
+  the same level, so a mix that is louder or quieter than the training material is treated
+  the same way, and near-silence maps to near-silence. The direct path is linear, so the
+  scaling does not change it.
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+
+
+LEVEL_FLOOR = 1e-4  # spectrogram RMS of about -100 dBFS audio (n_fft 2048)
 
 
 class TFC(nn.Module):
@@ -128,7 +136,7 @@ class DecoderBlock(nn.Module):
         v = gate * v
         if lach_mask is not None:  # (b, h, l): gain per latent channel
             v = v * lach_mask.reshape(b, h, l, 1, 1)
-        self.energy = (v * v).mean(dim=(3, 4))  # (b, h, l): activity of each latent channel
+        self.energy = (v * v).mean(dim=(3, 4))  # (b, h, l): activity of each latent channel (normalised level)
         att = torch.einsum("bhctf,bhltf->bhtcl", q, k) / math.sqrt(f)
         att = torch.softmax(att, -1)  # over the latent channels of each head
         out = torch.einsum("bhtcl,bhltf->bhctf", att, v)
@@ -177,7 +185,8 @@ class AMSSNet(nn.Module):
         direct_gain (b,) weight of the direct path (default ones). Returns (b, 4, frames, freq),
         and with return_energy also (b, heads, lach): mean power of each masked latent channel."""
         words, pad = self.condition(tokens)
-        x = self.first(spec)
+        scale = spec.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(LEVEL_FLOOR)  # (b, 1, 1, 1)
+        x = self.first(spec / scale)
         skips = []
         for enc, down in zip(self.enc, self.down):
             x = enc(x)
@@ -190,7 +199,7 @@ class AMSSNet(nn.Module):
         b, c = x.shape[:2]
         agg = self.agg(words, pad).reshape(b, c, c)
         x = torch.einsum("bij,bjtf->bitf", agg, x)
-        latent = self.last(x)
+        latent = self.last(x) * scale
         out = latent + self._direct(spec, words, pad, direct_gain)
         return (out, self.dec[-1].energy) if return_energy else out
 
