@@ -72,10 +72,12 @@ def _make_input(path: Path, minutes: float) -> Path:
 
 def _cli_run(inp: Path, out: Path, model: Path) -> tuple[float, int]:
     """Wall time of a fresh `amssfx process` (start-up included) and its peak RSS in MB."""
-    code = ("import resource, sys; from amssfx.cli import main; "
+    # VmHWM (peak RSS of this process image); ru_maxrss can carry the parent's peak across fork.
+    code = ("import sys; from amssfx.cli import main; "
             f"rc = main(['process', {str(inp)!r}, '-q', 'apply heavy lowpass to drums', '-o', {str(out)!r}, "
             f"'--model', {str(model)!r}, '--force', '--quiet']); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+            "print(hwm); sys.exit(rc)")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     wall = time.perf_counter() - t0

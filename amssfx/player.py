@@ -230,6 +230,7 @@ class Player:
         self._end_pos: int | None = None  # ring position where the source ends
         self._change_times: dict[int, float] = {}
         self._pending_change: tuple[int, float] | None = None  # (switch ring pos, time of the change)
+        self._restart_cost: float | None = None  # seconds from a change to its first rendered audio
 
     # ---- caller side ----------------------------------------------------------------------------
     @property
@@ -386,11 +387,12 @@ class Player:
                     self.ring.write_pos = at
                     self._end_pos = None
                     p = self._new_pipeline(src, snap)
-                else:  # a change: keep `margin` of what is queued, crossfade into the new render
-                    at = min(self.ring.write_pos, self.ring.read_pos + self.margin)
+                else:  # a change: keep what plays while the new render starts, then crossfade
+                    at = min(self.ring.write_pos, self.ring.read_pos + self._switch_margin())
                     src = int(self.ring.source_pos[(at - 1) % self.ring.capacity]) + 1 if at > 0 else 0
                     p = self._new_pipeline(src, snap)
                     p["xfade_at"] = at
+                    p["t_start"] = time.perf_counter()
                     if gen in self._change_times:
                         self._pending_change = (at, self._change_times.pop(gen))
                     self._end_pos = None
@@ -416,9 +418,20 @@ class Player:
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self._crossfade(frames, at)
+                if "t_start" in p:  # how long a restart takes to produce audio, for the next margin
+                    cost = time.perf_counter() - p.pop("t_start")
+                    self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
             step = self.info.sample_rate / self.out_rate
             self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
             self.ring.write(frames, src, at=at, step=step)
+
+    def _switch_margin(self) -> int:
+        """Frames of queued audio to keep before a change: the configured margin, or more when a
+        restart has been measured to take longer (a loaded machine), so the switch never starves."""
+        cost = self._restart_cost
+        if cost is None:
+            return self.margin
+        return max(self.margin, int((1.5 * cost + 0.03) * self.out_rate))
 
     def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
         old_avail = self.ring.write_pos - at
