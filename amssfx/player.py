@@ -265,7 +265,7 @@ class Player:
         self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
         self._worker.start()
         t0 = time.perf_counter()
-        while wait and self.ring.write_pos - self.ring.read_pos < min(self.margin, self.info.frames) \
+        while wait and self.ring.write_pos - self.ring.read_pos < min(self._switch_margin(), self.info.frames) \
                 and time.perf_counter() - t0 < 10 and self.error is None:
             time.sleep(0.005)
         if self.error:
@@ -311,7 +311,7 @@ class Player:
         stream = self.engine.stream(info.sample_rate, info.channels, snap.params, list(snap.chain))
         preroll = min(source_pos, self.engine.model.contract.chunk_samples // 4)
         blocks = self.reader.blocks(self.block, start=source_pos - preroll)
-        return {"stream": stream, "rs": StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
+        return {"t_start": time.perf_counter(), "stream": stream, "rs": StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
                 "rs_orig": StreamResampler(info.sample_rate, self.out_rate, self.out_ch), "blocks": blocks, "src": source_pos - preroll, "skip": preroll,
                 "out_src": source_pos, "orig": np.zeros((info.channels, 0), np.float32), "done": False,
                 "snap": snap, "xfade_at": None}
@@ -378,7 +378,11 @@ class Player:
         gen = -1
         p = None
         while not self._stop.is_set():
-            if gen != self._generation:
+            # A change that arrives while the previous one has not produced audio yet waits for it:
+            # restarting again would throw that work away, and changes faster than a restart would
+            # starve the device. The newest state is rendered as soon as the previous one lands.
+            restarting = p is not None and p.get("xfade_at") is not None
+            if gen != self._generation and not restarting:
                 gen = self._generation
                 snap = self._snapshot
                 if self._seek_to is not None:  # a seek: restart right at the read position
@@ -390,15 +394,17 @@ class Player:
                 else:  # a change: keep what plays while the new render starts, then crossfade
                     at = min(self.ring.write_pos, self.ring.read_pos + self._switch_margin())
                     src = int(self.ring.source_pos[(at - 1) % self.ring.capacity]) + 1 if at > 0 else 0
+                    if snap.loop is not None and not (snap.loop[0] <= src < snap.loop[1]):
+                        src = snap.loop[0]
                     p = self._new_pipeline(src, snap)
                     p["xfade_at"] = at
-                    p["t_start"] = time.perf_counter()
-                    if gen in self._change_times:
-                        self._pending_change = (at, self._change_times.pop(gen))
+                    handled = [g for g in self._change_times if g <= gen]
+                    if handled:  # coalesced changes: the earliest one is the latency the user felt
+                        self._pending_change = (at, min(self._change_times.pop(g) for g in handled))
                     self._end_pos = None
                 continue
+            self._check_change_heard()
             if p is None or self.ring.write_pos - self.ring.read_pos >= self.ahead or self._end_pos is not None:
-                self._check_change_heard()
                 time.sleep(0.003)
                 continue
             r = self._render_block(p)
@@ -418,9 +424,9 @@ class Player:
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self._crossfade(frames, at)
-                if "t_start" in p:  # how long a restart takes to produce audio, for the next margin
-                    cost = time.perf_counter() - p.pop("t_start")
-                    self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
+            if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
+                cost = time.perf_counter() - p.pop("t_start")
+                self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
             step = self.info.sample_rate / self.out_rate
             self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
             self.ring.write(frames, src, at=at, step=step)

@@ -29,7 +29,8 @@ stop = threading.Event()
 def export_loop():
     while not stop.is_set():
         busy.process_array(demo[:, :44100 * 10], sr, busy.params("mute vocals"))
-threading.Thread(target=export_loop, daemon=True).start()
+exporter = threading.Thread(target=export_loop, daemon=True)
+exporter.start()
 p = Player(eng, {str(demo_path)!r}, eng.params("separate drums"), device=SoundDeviceOutput(None, 2))
 p.update(loop=(0, demo.shape[1]))
 p.start()
@@ -48,6 +49,7 @@ elapsed = time.perf_counter() - t0
 played = p.ring.read_pos / p.out_rate
 stop.set()
 p.stop()
+exporter.join()  # never leave onnxruntime running in a thread at interpreter exit
 print(json.dumps({{"underruns": p.stats.underruns, "elapsed": elapsed, "played": played, "changes": k,
                   "rss": rss}}))
 """
