@@ -10,7 +10,7 @@ APT_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng libportaudio2 libsndfile
 DEMO := amssfx/assets/demo.flac
 RUN_QUERY ?= apply heavy lowpass to drums
 
-.PHONY: run test bench system venv clean
+.PHONY: run test bench fuzz system venv clean
 
 system: $(VENV)/.system-stamp
 $(VENV)/.system-stamp: Makefile
@@ -49,3 +49,6 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+fuzz: venv
+	AMSSFX_FUZZ_EXAMPLES=40000 $(PY) -m pytest -q tests/test_fuzz.py

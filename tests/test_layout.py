@@ -41,3 +41,27 @@ def test_make_run_headless_runs_the_cli_on_the_demo():
 
     info = sf.info(str(out))
     assert info.frames == sf.info(str(ROOT / "amssfx" / "assets" / "demo.flac")).frames
+
+
+def test_readme_python_snippets_run(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for code in blocks:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "True 44100" in r.stdout
+
+
+def test_readme_cli_examples_parse():
+    """Every `amssfx ...` line of the README parses with the real argument parser."""
+    from amssfx.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    import shlex
+
+    lines = [l.split("#")[0].strip() for l in text.splitlines() if l.strip().startswith("amssfx ")]
+    assert len(lines) >= 10
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        build_parser().parse_args(argv)
