@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from . import stft
 from .errors import ModelContractError
 from .query import MAX_TOKENS, VOCABULARY
 
@@ -33,11 +34,11 @@ class Contract:
 
     @property
     def freq_bins(self) -> int:
-        return self.n_fft // 2 + 1
+        return stft.freq_bins(self.n_fft)
 
     @property
     def chunk_samples(self) -> int:
-        return self.hop * (self.frames - 1)
+        return stft.chunk_samples(self.hop, self.frames)
 
     @property
     def spec_shape(self) -> tuple[int, int, int, int]:

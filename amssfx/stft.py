@@ -14,6 +14,15 @@ def num_frames(length: int, hop: int) -> int:
     return 1 + length // hop
 
 
+def freq_bins(n_fft: int) -> int:
+    return n_fft // 2 + 1
+
+
+def chunk_samples(hop: int, frames: int) -> int:
+    """Samples whose centred STFT has exactly `frames` frames."""
+    return hop * (frames - 1)
+
+
 def stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """(2, time) -> (4, frames, freq) as [Re_L, Re_R, Im_L, Im_R]; centred, zero-padded."""
     pad = n_fft // 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
+from .. import stft
 from ..query import MAX_TOKENS, VOCABULARY
 
 
@@ -28,12 +29,11 @@ class ModelConfig:
 
     @property
     def freq_bins(self) -> int:
-        return self.n_fft // 2 + 1
+        return stft.freq_bins(self.n_fft)
 
     @property
     def chunk_samples(self) -> int:
-        """Samples whose centred STFT has exactly `frames` frames."""
-        return self.hop * (self.frames - 1)
+        return stft.chunk_samples(self.hop, self.frames)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
