@@ -411,3 +411,24 @@ def test_no_shell_with_user_strings():
             if isinstance(node, ast.Attribute) and node.attr in ("system", "popen") and \
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 raise AssertionError(f"os.{node.attr} in {path}")
+
+
+def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_model):
+    import signal
+    import time
+
+    src = tmp_path / "in.wav"
+    sf.write(str(src), sine(300, 120.0).T, 44100)
+    out = tmp_path / "stems"
+    proc = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "stems", str(src), "-o", str(out), "--model",
+                             str(tiny_model[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.exists() and any(out.iterdir())):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert [p.name for p in out.iterdir() if ".part" in p.name or p.name.startswith(".")] == []
+    for p in out.iterdir():  # whatever finished before Ctrl-C is complete
+        assert sf.info(str(p)).frames == 120 * 44100

@@ -75,6 +75,14 @@ class RemixDataset:
         inp, tgt = make_pair(stems, q)
         return inp, tgt, np.asarray(encode(q), np.int64), q
 
+    # Map-style dataset protocol (torch.utils.data.DataLoader accepts it): a nominal epoch.
+    def __len__(self) -> int:
+        return 100_000
+
+    def __getitem__(self, index: int):
+        inp, tgt, tokens, _ = self.example(index)
+        return inp, tgt, tokens
+
     def batch(self, start: int, size: int):
         ex = [self.example(start + i) for i in range(size)]
         return (np.stack([e[0] for e in ex]), np.stack([e[1] for e in ex]),

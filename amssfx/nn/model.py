@@ -232,3 +232,21 @@ def solo_mask(cfg: ModelConfig, head: int, lach: int, batch: int = 1) -> torch.T
     m = torch.zeros(batch, cfg.num_heads, cfg.num_lach)
     m[:, head, lach] = 1.0
     return m
+
+
+def manipulate_lach(model: AMSSNet, head: int, lach: int, audio: torch.Tensor,
+                    query: str = "separate vocals, drums, bass") -> torch.Tensor:
+    """The paper's demo: solo latent channel (head, lach) of the last block and hear it alone.
+
+    audio (2, time) at 44.1 kHz -> (2, time). The query conditions the latent channels; every
+    other channel is masked and the direct path is off, so the output is that latent source.
+    """
+    from ..query import encode
+    from .spec import istft, stft
+
+    cfg = model.cfg
+    x = audio.reshape(1, 2, -1).float()
+    tokens = torch.tensor([encode(query, cfg.max_tokens)])
+    with torch.no_grad():
+        y = model(stft(x, cfg.n_fft, cfg.hop), tokens, solo_mask(cfg, head, lach), torch.zeros(1))
+    return istft(y, cfg.n_fft, cfg.hop, x.shape[-1])[0]
