@@ -227,7 +227,8 @@ def cmd_train(args) -> int:
     from .nn.train import train
 
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
-                lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init)
+                lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
+                compile=args.compile)
     print(res)
     return 0
 
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=5e-4)
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    s.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps, slow start)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")

@@ -160,3 +160,27 @@ def test_dataset_is_a_map_style_dataset(tmp_path):
     assert inp.shape == (3, 2, 4096) and tgt.shape == (3, 2, 4096) and tok.shape == (3, 12)
     a, b = ds.example(7), ds.example(7)
     assert np.array_equal(a[0], b[0]) and a[3] == b[3]  # deterministic per (seed, index)
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    import json
+
+    import numpy as np
+
+    from amssfx.nn.train import train
+
+    rng = np.random.default_rng(0)
+    for d in ("train", "valid"):
+        (tmp_path / d).mkdir()
+        for i in range(2):
+            np.save(tmp_path / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
+    run = tmp_path / "run"
+    r1 = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=3, valid_examples=2,
+               progress=False)
+    assert r1["step"] == 3 and (run / "model.pt").exists() and (run / "train_state.pt").exists()
+    r2 = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=5, valid_examples=2,
+               progress=False)
+    assert r2["step"] == 5 and r2["examples"] == 10
+    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)
+    assert checkpoint.load(run / "model.pt").cfg == TINY

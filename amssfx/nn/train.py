@@ -22,8 +22,8 @@ def _to_torch(batch):
     return torch.from_numpy(inp), torch.from_numpy(tgt), torch.from_numpy(tok)
 
 
-def spec_loss(model: AMSSNet, inp, tgt, tok) -> torch.Tensor:
-    cfg = model.cfg
+def spec_loss(model, inp, tgt, tok) -> torch.Tensor:
+    cfg = getattr(model, "cfg", None) or model._orig_mod.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
     return torch.mean((model(x, tok) - y) ** 2)
 
@@ -39,7 +39,7 @@ def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> f
 def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "small",
           hours: float = 1.0, batch: int = 8, lr: float = 5e-4, threads: int = 2,
           checkpoint_minutes: float = 5.0, valid_examples: int = 64, init: str | None = None,
-          progress: bool = True, max_steps: int | None = None) -> dict:
+          progress: bool = True, max_steps: int | None = None, compile: bool = False) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss."""
     from tqdm import tqdm
 
@@ -65,6 +65,9 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         for g in opt.param_groups:
             g["lr"] = lr
         step, examples_seen = int(st["step"]), int(st["examples"])
+    # torch.compile fuses the many small elementwise ops around the convs (~1.25x per step on
+    # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
+    net = torch.compile(model) if compile else model
     data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
     deadline = time.time() + hours * 3600
@@ -86,7 +89,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
 
     while time.time() < deadline and (max_steps is None or step < max_steps):
         inp, tgt, tok = _to_torch(data.batch(step * batch, batch))
-        loss = spec_loss(model, inp, tgt, tok)
+        loss = spec_loss(net, inp, tgt, tok)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
