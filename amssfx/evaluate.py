@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from .engine import Engine, solo
-from .query import Query
 from .tasks import global_dsp, make_pair, sdr
 
 FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
@@ -16,37 +15,49 @@ LEVEL_DB = (-28.0, -14.0)  # per-stem RMS levels, the range the model was traine
 LACH_QUERY = "separate vocals, drums, bass"
 
 
-def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int):
-    """n clips: all four stems of one held-out song at one offset, each stem levelled at random."""
-    from .data.dataset import StemBank
+PRESENT_RMS = 10 ** (-40 / 20)  # a named source counts as present above -40 dBFS RMS in the clip
+MAX_REDRAWS = 50
+
+
+def _clip(bank, rng, seg: int) -> dict[str, np.ndarray]:
+    """All four stems of one held-out song at one offset, each stem levelled at random."""
+    song = bank.songs[int(rng.integers(len(bank)))]
+    start = int(rng.integers(0, song.shape[-1] - seg + 1))
+    stems = {}
+    for k, name in enumerate(STEM_NAMES):
+        x = np.array(song[k, :, start:start + seg], np.float32)
+        rms = float(np.sqrt(np.mean(x * x)))
+        x *= min(10 ** (rng.uniform(*LEVEL_DB) / 20) / rms, 30.0) if rms > 1e-5 else 0.0
+        stems[name] = x
+    return stems
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x * x)))
+
+
+def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int, family: str | None = None):
+    """n (query, stems) pairs. With a family, every named source is present in its clip (clips where
+    a target is silent are redrawn: there the edit is a no-op and its SDR says nothing)."""
+    from .data.dataset import StemBank, random_query
 
     bank = StemBank(bank_dir)
     seg = int(seconds * 44100)
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        song = bank.songs[int(rng.integers(len(bank)))]
-        start = int(rng.integers(0, song.shape[-1] - seg + 1))
-        stems = {}
-        for k, name in enumerate(STEM_NAMES):
-            x = np.array(song[k, :, start:start + seg], np.float32)
-            rms = float(np.sqrt(np.mean(x * x)))
-            x *= min(10 ** (rng.uniform(*LEVEL_DB) / 20) / rms, 30.0) if rms > 1e-5 else 0.0
-            stems[name] = x
-        yield rng, stems
-
-
-def _query_for(rng, family: str) -> Query:
-    from .data.dataset import random_query
-
-    return random_query(rng, (family,))
+        q = random_query(rng, (family,)) if family else None
+        for _ in range(MAX_REDRAWS):
+            stems = _clip(bank, rng, seg)
+            if q is None or all(_rms(stems[t]) >= PRESENT_RMS for t in q.targets):
+                break
+        yield q, stems
 
 
 def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
     rows = {}
     for fi, family in enumerate(FAMILIES):
         model_s, ident_s, dsp_s = [], [], []
-        for rng, stems in held_out_clips(bank_dir, clips, seconds, seed + 1000 * fi):
-            q = _query_for(rng, family)
+        for q, stems in held_out_clips(bank_dir, clips, seconds, seed + 1000 * fi, family):
             inp, tgt = make_pair(stems, q)
             est = engine.process_array(inp, 44100, engine.params(q))
             model_s.append(sdr(tgt, est))
@@ -87,7 +98,8 @@ def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: floa
 
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     lines = [f"Model `{meta['model']}` ({meta['config']}), {meta['clips']} held-out clips of {meta['seconds']:.0f} s "
-             f"per family (songs rendered with seed {meta['seed']}, FluidR3_GM), evaluated {meta['date']}.", "",
+             f"per family (songs rendered with seed {meta['seed']}, FluidR3_GM; every named source present), "
+             f"evaluated {meta['date']}.", "",
              "| family | model SDR | identity SDR | global DSP SDR | gain over identity |",
              "|---|---:|---:|---:|---:|"]
     for f, r in rows.items():
