@@ -116,21 +116,22 @@ class Stream:
         self.groups = [(g, _GroupStream(model, len(g), sample_rate, params_fn, chain_spec))
                        for g in channel_groups(channels)]
         self.channels = channels
-        self._in = 0
-        self._out = 0
+        self.reset()
 
     @property
     def warnings(self) -> list[str]:
         return [w for _, g in self.groups for w in g.chain.warnings]
 
     def _join(self, parts: list[np.ndarray]) -> np.ndarray:
-        n = min(p.shape[1] for p in parts)
+        """Interleave the groups' outputs; a group that is ahead keeps its surplus for next time."""
+        self._pending = [np.concatenate([q, p], 1) for q, p in zip(self._pending, parts)]
+        n = min(min(q.shape[1] for q in self._pending), self._in - self._out)
         out = np.zeros((self.channels, n), np.float32)
-        for (idx, _), p in zip(self.groups, parts):
-            out[list(idx)] = p[:, :n]
-        n = min(n, self._in - self._out)
+        for (idx, _), q in zip(self.groups, self._pending):
+            out[list(idx)] = q[:, :n]
+        self._pending = [q[:, n:] for q in self._pending]
         self._out += n
-        return out[:, :n]
+        return out
 
     def process(self, block: np.ndarray) -> np.ndarray:
         self._in += block.shape[1]
@@ -149,6 +150,7 @@ class Stream:
         for _, g in self.groups:
             g.reset()
         self._in = self._out = 0
+        self._pending = [np.zeros((len(idx), 0), np.float32) for idx, _ in self.groups]
 
 
 class Engine:
