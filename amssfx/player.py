@@ -398,9 +398,11 @@ class Player:
                         src = snap.loop[0]
                     p = self._new_pipeline(src, snap)
                     p["xfade_at"] = at
-                    handled = [g for g in self._change_times if g <= gen]
+                    handled = [(g, t) for g, t in list(self._change_times.items()) if g <= gen]
+                    for g, _ in handled:
+                        self._change_times.pop(g, None)
                     if handled:  # coalesced changes: the earliest one is the latency the user felt
-                        self._pending_change = (at, min(self._change_times.pop(g) for g in handled))
+                        self._pending_change = (at, min(t for _, t in handled))
                     self._end_pos = None
                 continue
             self._check_change_heard()
