@@ -417,8 +417,11 @@ class Player:
                     p = self._new_pipeline(p["snap"].loop[0], p["snap"])
                 continue
             y, orig, src = r
-            loop = p["snap"].loop
             at = p.pop("xfade_at", None)
+            if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
+                cost = time.perf_counter() - p.pop("t_start")
+                self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
+            loop = p["snap"].loop
             if loop is not None and src + y.shape[1] > loop[1]:
                 keep = max(0, loop[1] - src)
                 y, orig = y[:, :keep], orig[:, :keep]
@@ -426,9 +429,6 @@ class Player:
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self._crossfade(frames, at)
-            if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
-                cost = time.perf_counter() - p.pop("t_start")
-                self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
             step = self.info.sample_rate / self.out_rate
             self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
             self.ring.write(frames, src, at=at, step=step)
