@@ -33,8 +33,12 @@ class OverlapAdd:
     The output equals whole-signal processing for any block sizes, and has the input's length.
     """
 
-    def __init__(self, fn: Callable[[np.ndarray, int], np.ndarray], channels: int, chunk: int, overlap: int):
+    def __init__(self, fn: Callable[[np.ndarray, int], np.ndarray], channels: int, chunk: int, overlap: int,
+                 executor=None):
+        """`executor` (a concurrent.futures executor) runs the chunks that are ready at once in
+        parallel; results are accumulated in order, so the output does not change."""
         self.fn, self.channels, self.chunk, self.overlap = fn, channels, chunk, overlap
+        self.executor = executor
         self.step = chunk - overlap
         self.window = weights(chunk, overlap)
         self.reset()
@@ -51,7 +55,9 @@ class OverlapAdd:
         self._pending = 0  # input samples received but not yet emitted
 
     def _run(self, audio: np.ndarray) -> None:
-        y = self.fn(audio, self._index)
+        self._add(self.fn(audio, self._index))
+
+    def _add(self, y: np.ndarray) -> None:
         self._acc += y * self.window
         self._wacc += self.window
         self._index += 1
@@ -68,9 +74,17 @@ class OverlapAdd:
         self._in = np.concatenate([self._in, np.asarray(block, np.float32)], 1)
         self._pending += block.shape[1]
         outs = []
-        while self._in.shape[1] >= self.chunk:
-            self._run(self._in[:, :self.chunk])
-            outs.append(self._emit(self.step))
+        ready = 1 + (self._in.shape[1] - self.chunk) // self.step if self._in.shape[1] >= self.chunk else 0
+        if self.executor is not None and ready > 1:
+            chunks = [self._in[:, k * self.step:k * self.step + self.chunk].copy() for k in range(ready)]
+            results = list(self.executor.map(self.fn, chunks, range(self._index, self._index + ready)))
+            for y in results:
+                self._add(y)
+                outs.append(self._emit(self.step))
+        else:
+            while self._in.shape[1] >= self.chunk:
+                self._run(self._in[:, :self.chunk])
+                outs.append(self._emit(self.step))
         return np.concatenate(outs, 1) if outs else np.zeros((self.channels, 0), np.float32)
 
     def flush(self) -> np.ndarray:
