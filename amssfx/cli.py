@@ -104,7 +104,7 @@ def _add_mask_flags(p) -> None:
 
 def _add_model_flags(p) -> None:
     p.add_argument("--model", help="ONNX model (default: the bundled model)")
-    p.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="chunks processed in parallel, one core each (default: all cores)")
 
 
 def _add_output_flags(p) -> None:
