@@ -23,13 +23,10 @@ def _clip(bank, rng, seg: int) -> dict[str, np.ndarray]:
     """All four stems of one held-out song at one offset, each stem levelled at random."""
     song = bank.songs[int(rng.integers(len(bank)))]
     start = int(rng.integers(0, song.shape[-1] - seg + 1))
-    stems = {}
-    for k, name in enumerate(STEM_NAMES):
-        x = np.array(song[k, :, start:start + seg], np.float32)
-        rms = float(np.sqrt(np.mean(x * x)))
-        x *= min(10 ** (rng.uniform(*LEVEL_DB) / 20) / rms, 30.0) if rms > 1e-5 else 0.0
-        stems[name] = x
-    return stems
+    from .data.dataset import level_stem
+
+    return {name: level_stem(np.array(song[k, :, start:start + seg], np.float32), rng, LEVEL_DB)
+            for k, name in enumerate(STEM_NAMES)}
 
 
 def _rms(x: np.ndarray) -> float:

@@ -26,6 +26,14 @@ def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES) -> Query:
     return Query(family, targets)
 
 
+def level_stem(x: np.ndarray, rng: np.random.Generator, level_db=(-28.0, -14.0)) -> np.ndarray:
+    """Scale a stem (in place) to a random RMS level in dBFS; near-silent stems become silent."""
+    rms = float(np.sqrt(np.mean(x * x)))
+    level = 10 ** (rng.uniform(*level_db) / 20)
+    x *= min(level / rms, 30.0) if rms > 1e-5 else 0.0
+    return x
+
+
 class StemBank:
     """Songs of a rendered bank, memory-mapped: each (4 stems, 2 channels, time) float32."""
 
@@ -56,10 +64,7 @@ class RemixDataset:
         for i, name in enumerate(STEMS):
             song = self.bank.songs[int(rng.integers(len(self.bank)))]
             start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
-            x = np.array(song[i, :, start:start + self.segment], np.float32)
-            rms = float(np.sqrt(np.mean(x * x)))
-            level = 10 ** (rng.uniform(*self.level_db) / 20)
-            x *= min(level / rms, 30.0) if rms > 1e-5 else 0.0
+            x = level_stem(np.array(song[i, :, start:start + self.segment], np.float32), rng, self.level_db)
             if rng.random() < 0.5:
                 x = x[::-1].copy()  # swap left and right
             if rng.random() < self.drop_prob:
