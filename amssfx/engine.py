@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -233,4 +233,4 @@ def solo(mask_shape: tuple[int, int], head: int, lach: int) -> np.ndarray:
     return m
 
 
-__all__ = ["Engine", "RenderParams", "Report", "Stream", "solo", "channel_groups", "replace"]
+__all__ = ["Engine", "RenderParams", "Report", "Stream", "solo", "channel_groups"]

@@ -1,7 +1,6 @@
 """An exported AMSS-Net on ONNX Runtime: load, check the contract, run one chunk."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,6 @@ class OnnxModel:
                                      f"export it with `amssfx export-onnx`")
         self.contract = Contract.from_json(meta[META_KEY], str(self.path))
         self._check_graph()
-        self.sha256 = None
 
     def _check_graph(self) -> None:
         c = self.contract
@@ -100,7 +98,3 @@ class OnnxModel:
         c = self.contract
         return f"{self.path.name} ({c.config_name}, {c.num_heads}x{c.num_lach} latent channels)"
 
-
-def contract_of(path: str | Path) -> dict:
-    """The contract of a model file as a dict (for display)."""
-    return json.loads(OnnxModel(path).contract.to_json())

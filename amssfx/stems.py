@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .engine import Engine, RenderParams, Report, solo
 from .errors import AudioWriteError
 from .query import Query
@@ -73,4 +71,4 @@ def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_n
     return reports
 
 
-__all__ = ["DEFAULT_STEMS", "sanitize", "plan_stems", "export_stems", "StemJob", "np"]
+__all__ = ["DEFAULT_STEMS", "sanitize", "plan_stems", "export_stems", "StemJob"]
