@@ -205,9 +205,9 @@ class Player:
 
     def __init__(self, engine: Engine, path, params: RenderParams, chain=None, device=None,
                  ahead_seconds: float = 1.5, margin_seconds: float = 0.12, crossfade_seconds: float = 0.02,
-                 block_frames: int = 4096, start_frame: int = 0):
+                 block_frames: int = 4096, start_frame: int = 0, nonfinite: str = "error"):
         self.engine = engine
-        self.reader = AudioReader(path)
+        self.reader = AudioReader(path, nonfinite)
         self.info = self.reader.info
         self.device = device if device is not None else SoundDeviceOutput(self.info.sample_rate)
         self.out_rate, self.out_ch = self.device.sample_rate, self.device.channels

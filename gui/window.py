@@ -20,6 +20,9 @@ from .viewmodels import EditState, LachGridState, UndoStack
 from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
 
 ENVELOPE_BINS = 2000
+# The app repairs NaN/Inf input samples to silence and says where (in the status bar, on load);
+# the CLI stops unless --repair-nonfinite is given.
+NONFINITE = "repair"
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)"
 
 
@@ -34,7 +37,7 @@ class Bridge(QtCore.QObject):
 
 def envelope(path, bins: int = ENVELOPE_BINS, cancel: threading.Event | None = None):
     """(info, (t, lo, hi)): a min/max overview computed block by block."""
-    r = AudioReader(path, nonfinite="repair")
+    r = AudioReader(path, nonfinite=NONFINITE)
     info = r.info
     per = max(1, info.frames // bins)
     lo, hi = [], []
@@ -354,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             device = self.device_factory()
             self.player = Player(self.engine, self.path, self.current_params(), self.current_chain(), device=device,
-                                 start_frame=self.position)
+                                 start_frame=self.position, nonfinite=NONFINITE)
             self.player.update(mode=self.mode)
             if self.loop_box.isChecked():
                 self._loop_toggled(True)
@@ -473,7 +476,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     ext = "flac" if fmt.startswith("flac") else "wav"
                     out = Path(folder) / f"{self.path.stem}_processed.{ext}"
                     Path(folder).mkdir(parents=True, exist_ok=True)
-                    eng.process_file(self.path, out, jobs[0].params, chain, fmt, force,
+                    eng.process_file(self.path, out, jobs[0].params, chain, fmt, force, NONFINITE,
                                      progress=lambda d, t: self.bridge.progress.emit(d, t * (1 + len(plain))),
                                      cancel=self._cancel)
                     self._sidecar(out, jobs[0].params, chain, fmt)
@@ -482,7 +485,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 if plain:
                     export_stems(eng, self.path, folder, plain, fmt, force,
                                  progress=lambda d, t: self.bridge.progress.emit(offset + d, total),
-                                 cancel=self._cancel)
+                                 cancel=self._cancel, nonfinite=NONFINITE)
                 self.bridge.finished.emit(f"exported to {folder}")
             except Cancelled:
                 self.bridge.finished.emit("export cancelled; no partial file was kept")

@@ -186,3 +186,30 @@ def test_session_save_and_load(window, tmp_path, qtbot):
     assert w.current_params().mask_array()[0, 0] == 0 and w.current_chain()[0]["type"] == "gain"
     (tmp_path / "bad.json").write_text("{\"schema\": \"other\"}")
     assert not w.load_session(tmp_path / "bad.json") and "not an amssfx session" in w.log[-1]
+
+
+def test_nan_input_is_repaired_and_reported(qtbot, tiny_model, tmp_path):
+    import soundfile as sf
+
+    from amssfx.gui.window import MainWindow
+
+    x = (0.2 * np.random.default_rng(0).standard_normal((88200, 2))).astype(np.float32)
+    x[5000, 1] = np.nan
+    src = tmp_path / "nan.wav"
+    sf.write(str(src), x, 44100, subtype="FLOAT")
+    w = MainWindow(tiny_model[1], device_factory=lambda: FakeOutput(44100, 2, 512, realtime=True))
+    qtbot.addWidget(w)
+    w.open_file(str(src))
+    qtbot.waitUntil(lambda: w.info is not None, timeout=10000)
+    assert any("frame 5000 channel 1" in m for m in w.log)
+    w.play()
+    qtbot.wait(800)
+    assert w.player is not None and w.player.device_error() is None
+    out = w.player.ring.data
+    assert np.isfinite(out).all()
+    w.pause()
+    t = w.export(tmp_path / "e", "wav32f", mix=True, stems=())
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=30000)
+    y, _ = audio_io.read(tmp_path / "e" / "nan_processed.wav")
+    assert np.isfinite(y).all() and y.shape == (2, 88200)
+    w.close()
