@@ -224,8 +224,13 @@ def cmd_flops(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .data.render import render_bank
     from .nn.train import train
 
+    for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
+        if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
+            print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
+            render_bank(bank, minutes, seed)
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile)
@@ -323,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_flops)
 
     s = sub.add_parser("train", help="train or resume a model (extra 'train')")
-    s.add_argument("--run", default="runs/small")
-    s.add_argument("--train-bank", default="data/train")
+    s.add_argument("--run", default="training/small", help="run folder (the committed run resumes)")
+    s.add_argument("--train-bank", default="data/train", help="rendered if empty (seed 1)")
+    s.add_argument("--train-minutes", type=float, default=90.0, help="minutes of songs to render for training")
     s.add_argument("--valid-bank", default="data/valid")
     s.add_argument("--config", default="small")
     s.add_argument("--init", help="start from this checkpoint")
