@@ -94,7 +94,8 @@ def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: floa
 
 
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
-    lines = [f"Model `{meta['model']}` ({meta['config']}), {meta['clips']} held-out clips of {meta['seconds']:.0f} s "
+    lines = [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
+             f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s "
              f"per family (songs rendered with seed {meta['seed']}, FluidR3_GM; every named source present), "
              f"evaluated {meta['date']}.", "",
              "| family | model SDR | identity SDR | global DSP SDR | gain over identity |",
@@ -112,7 +113,7 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
 
 
 def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 24, seconds: float = 8.0,
-             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0) -> str:
+             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0, readme=None) -> str:
     bank = Path(bank_dir)
     if not list(bank.glob("song_*.npy")):
         from .data.render import render_bank
@@ -125,7 +126,21 @@ def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: 
     lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, seed) if lach_clips else []
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
-            "seed": seed, "date": time.strftime("%Y-%m-%d")}
+            "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256}
     text = markdown(rows, lach, meta)
     Path(out).write_text(text)
+    if readme:
+        update_readme(readme, "evaluation", text)
     return text
+
+
+def update_readme(path, name: str, text: str) -> None:
+    """Replace the README section between <!-- name:start --> and <!-- name:end -->."""
+    p = Path(path)
+    doc = p.read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in doc or end not in doc:
+        raise ValueError(f"{p} has no {start} ... {end} section")
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    p.write_text(f"{head}{start}\n{text.rstrip()}\n{end}{tail}")

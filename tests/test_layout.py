@@ -65,3 +65,15 @@ def test_readme_cli_examples_parse():
     for line in lines:
         argv = shlex.split(line)[1:]
         build_parser().parse_args(argv)
+
+
+def test_readme_evaluation_is_the_bundled_models():
+    from amssfx.engine import Engine
+
+    table = (ROOT / "amssfx" / "assets" / "evaluation.md").read_text().strip()
+    assert table in (ROOT / "README.md").read_text()
+    sha = Engine().model.contract.checkpoint_sha256
+    from amssfx.hashing import file_sha256
+
+    assert sha == file_sha256(ROOT / "amssfx" / "assets" / "default.pt")
+    assert f"checkpoint sha256 `{sha[:12]}`" in table
