@@ -132,15 +132,17 @@ class DecoderBlock(nn.Module):
         theta = self.cond(words, pad)  # (b, h*(l*l+l))
         w = theta[:, : h * l * l].reshape(b, h, l, l)
         bias = theta[:, h * l * l:].reshape(b, h, l, 1, 1)
-        gate = torch.sigmoid(torch.einsum("bhij,bhjtf->bhitf", w, v) + bias)  # SMPoCM (gated)
-        v = gate * v
+        # Contractions are written as MatMuls: onnxruntime runs those far faster than Einsum.
+        pocm = (w @ v.reshape(b, h, l, t * f)).reshape(b, h, l, t, f)  # per head: L x L point-wise conv
+        v = torch.sigmoid(pocm + bias) * v  # SMPoCM (gated)
         if lach_mask is not None:  # (b, h, l): gain per latent channel
             v = v * lach_mask.reshape(b, h, l, 1, 1)
         self.energy = (v * v).mean(dim=(3, 4))  # (b, h, l): activity of each latent channel (normalised level)
-        att = torch.einsum("bhctf,bhltf->bhtcl", q, k) / math.sqrt(f)
-        att = torch.softmax(att, -1)  # over the latent channels of each head
-        out = torch.einsum("bhtcl,bhltf->bhctf", att, v)
-        return out.reshape(b, c, t, f)
+        # CSA per frame: A_t = softmax(Q_t K_t^T / sqrt(F)) over the head's latent channels; out_t = A_t V'_t.
+        att = q.transpose(2, 3) @ k.permute(0, 1, 3, 4, 2) / math.sqrt(f)  # (b, h, t, c/h, l)
+        att = torch.softmax(att, -1)
+        out = att @ v.transpose(2, 3)  # (b, h, t, c/h, f)
+        return out.transpose(2, 3).reshape(b, c, t, f)
 
 
 class AMSSNet(nn.Module):
@@ -198,7 +200,7 @@ class AMSSNet(nn.Module):
             x = dec(up(x), skips[n - 1 - i], words, pad, lach_mask if i == n - 1 else None)
         b, c = x.shape[:2]
         agg = self.agg(words, pad).reshape(b, c, c)
-        x = torch.einsum("bij,bjtf->bitf", agg, x)
+        x = (agg @ x.reshape(b, c, -1)).reshape(x.shape)  # Agg PoCM: a C x C point-wise conv
         latent = self.last(x) * scale
         out = latent + self._direct(spec, words, pad, direct_gain)
         return (out, self.dec[-1].energy) if return_energy else out
@@ -208,9 +210,10 @@ class AMSSNet(nn.Module):
         m = self.direct(words, pad).reshape(b, 2, 2, -1) @ self.band_interp  # (b, 2, 2, freq)
         if direct_gain is not None:
             m = m * direct_gain.reshape(b, 1, 1, 1)
+        m = m.unsqueeze(3)  # (b, out 2, in 2, 1, freq)
         re, im = spec[:, 0:2], spec[:, 2:4]  # (b, 2, t, f)
-        out_re = torch.einsum("bijf,bjtf->bitf", m, re)
-        out_im = torch.einsum("bijf,bjtf->bitf", m, im)
+        out_re = m[:, :, 0] * re[:, 0:1] + m[:, :, 1] * re[:, 1:2]  # same real matrix for Re and Im
+        out_im = m[:, :, 0] * im[:, 0:1] + m[:, :, 1] * im[:, 1:2]
         return torch.cat([out_re, out_im], 1)
 
 
