@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng libportaudio2 libsndfile1 \
+APT_PACKAGES := fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng libportaudio2 libsndfile1 \
 	jackd2 xvfb xauth libxkbcommon-x11-0 libegl1 libgl1 libxcb-cursor0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-shape0 libdbus-1-3 libfontconfig1
 DEMO := amssfx/assets/demo.flac

@@ -242,7 +242,7 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
     table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed,
-                     lach_clips=args.lach_clips, readme=args.readme)
+                     lach_clips=args.lach_clips, readme=args.readme, soundfont=args.soundfont)
     print(table)
     return 0
 
@@ -349,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clips", type=int, default=24)
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
     s.add_argument("--readme", help="also replace the evaluation section of this README")
+    s.add_argument("--soundfont", choices=["timgm6mb", "musescore"],
+                   help="render the held-out songs with a soundfont never used in training")
     s.add_argument("--seconds", type=float, default=8.0)
     s.add_argument("--seed", type=int, default=3)
     s.set_defaults(fn=cmd_evaluate)

@@ -96,7 +96,7 @@ def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: floa
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     lines = [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
              f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s "
-             f"per family (songs rendered with seed {meta['seed']}, FluidR3_GM; every named source present), "
+             f"per family (songs rendered with seed {meta['seed']}, {meta['soundfont']}; every named source present), "
              f"evaluated {meta['date']}.", "",
              "| family | model SDR | identity SDR | global DSP SDR | gain over identity |",
              "|---|---:|---:|---:|---:|"]
@@ -113,12 +113,19 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
 
 
 def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 24, seconds: float = 8.0,
-             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0, readme=None) -> str:
+             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0, readme=None,
+             soundfont: str | None = None) -> str:
+    """`soundfont`: None renders held-out songs with FluidR3_GM; 'timgm6mb' or 'musescore' with a
+    soundfont never used in training (the harder test: unseen instrument sounds)."""
     bank = Path(bank_dir)
     if not list(bank.glob("song_*.npy")):
         from .data.render import render_bank
 
-        render_bank(bank, bank_minutes, seed, progress=False)
+        render_bank(bank, bank_minutes, seed, progress=False, evaluation_soundfont=soundfont)
+    import json
+
+    index = bank / "index.json"
+    sf_name = json.loads(index.read_text()).get("soundfont", "FluidR3_GM.sf2") if index.exists() else "?"
     engine = Engine(model_path)
     rows = evaluate_families(engine, bank, clips, seconds, seed,
                              progress=lambda f, r: print(f"{f}: model {r['model']:.2f} identity {r['identity']:.2f}",
@@ -126,11 +133,12 @@ def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: 
     lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, seed) if lach_clips else []
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
-            "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256}
+            "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
+            "soundfont": Path(sf_name).stem}
     text = markdown(rows, lach, meta)
     Path(out).write_text(text)
     if readme:
-        update_readme(readme, "evaluation", text)
+        update_readme(readme, "evaluation" if soundfont is None else f"evaluation-{soundfont}", text)
     return text
 
 

@@ -21,12 +21,27 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 RESERVED_SOUNDFONTS = ("TimGM6mb", "MuseScore_General")
 
 
-def soundfont_path() -> str:
-    path = os.environ.get("AMSSFX_SOUNDFONT", SOUNDFONT)
-    if any(r.lower() in Path(path).name.lower() for r in RESERVED_SOUNDFONTS):
-        raise ValueError(f"{path} is reserved for evaluation; training renders use FluidR3_GM")
+EVALUATION_SOUNDFONTS = {"timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
+                         "musescore": "/usr/share/sounds/sf2/MuseScore_General.sf2"}
+
+
+def is_reserved(path: str | Path) -> bool:
+    return any(r.lower() in Path(path).name.lower() for r in RESERVED_SOUNDFONTS)
+
+
+def soundfont_path(evaluation: str | None = None) -> str:
+    """FluidR3_GM for training; a reserved soundfont only when asked for by name, for evaluation."""
+    if evaluation is not None:
+        if evaluation not in EVALUATION_SOUNDFONTS:
+            raise ValueError(f"evaluation soundfont must be one of {sorted(EVALUATION_SOUNDFONTS)}")
+        path = EVALUATION_SOUNDFONTS[evaluation]
+    else:
+        path = os.environ.get("AMSSFX_SOUNDFONT", SOUNDFONT)
+        if is_reserved(path):
+            raise ValueError(f"{path} is reserved for evaluation; training renders use FluidR3_GM")
     if not Path(path).exists():
-        raise FileNotFoundError(f"soundfont {path} not found; install Debian's fluid-soundfont-gm")
+        raise FileNotFoundError(f"soundfont {path} not found; install Debian's fluid-soundfont-gm "
+                                f"(or timgm6mb-soundfont / musescore-general-soundfont for evaluation)")
     return path
 
 
@@ -100,9 +115,9 @@ def _render_phrases(song: Song) -> np.ndarray:
     return out
 
 
-def render_song(song: Song) -> dict[str, np.ndarray]:
+def render_song(song: Song, evaluation_soundfont: str | None = None) -> dict[str, np.ndarray]:
     """The four stems of a song, (2, time) float32 each, summing to the mix."""
-    sf2 = soundfont_path()
+    sf2 = soundfont_path(evaluation_soundfont)
     stems = {name: _render_parts(song.parts[name], song.duration_s, sf2) for name in STEMS}
     if song.phrases:
         stems["vocals"] = stems["vocals"] + _render_phrases(song)
@@ -114,7 +129,7 @@ def song_seed(base_seed: int, index: int) -> int:
 
 
 def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: float = 30.0,
-                progress: bool = True) -> dict:
+                progress: bool = True, evaluation_soundfont: str | None = None) -> dict:
     """Render `minutes` of songs into `out_dir` as one (4, 2, time) float32 .npy per song.
 
     Songs already present (same seed) are kept, so an interrupted render resumes.
@@ -132,14 +147,15 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
         path = out / f"song_{s:010d}.npy"
         if path.exists():
             continue
-        stems = render_song(arrange(s, song_seconds))
+        stems = render_song(arrange(s, song_seconds), evaluation_soundfont)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, np.stack([stems[k] for k in STEMS]))
         os.replace(tmp, path)
         rendered_s += song_seconds
         bar.set_postfix(audio_s_per_s=f"{rendered_s / (time.perf_counter() - t0):.1f}")
     elapsed = time.perf_counter() - t0
-    index = {"seed": seed, "songs": sorted(p.name for p in out.glob("song_*.npy")),
+    index = {"seed": seed, "soundfont": Path(soundfont_path(evaluation_soundfont)).name,
+             "songs": sorted(p.name for p in out.glob("song_*.npy")),
              "song_seconds": song_seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS)}
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return {"songs": n_songs, "rendered_seconds": rendered_s, "elapsed_seconds": elapsed,
