@@ -97,6 +97,10 @@ def test_widgets_drive_the_edit_state(window, qtbot):
         b.setChecked(s == "drums")
     assert w.current_params().query.text == "apply heavy lowpass to drums"
     w.query.text.setText("")
+    w.query.text.setFocus()
+    qtbot.keyClicks(w.query.text, "mute vocals and bass 123")
+    assert w.player is None  # Space and digits typed into the field are text, not transport shortcuts
+    w.query.text.setText("")
     qtbot.keyClicks(w.query.text, "mute vocals and bass")
     assert w.current_params().query.text == "mute vocals, bass"
     w.query.text.setText("")
@@ -213,3 +217,19 @@ def test_nan_input_is_repaired_and_reported(qtbot, tiny_model, tmp_path):
     y, _ = audio_io.read(tmp_path / "e" / "nan_processed.wav")
     assert np.isfinite(y).all() and y.shape == (2, 88200)
     w.close()
+
+
+def test_space_bar_plays_and_pauses(window, qtbot):
+    from PyQt6 import QtCore
+
+    w = window
+    with qtbot.waitActive(w):
+        w.show()
+        w.activateWindow()
+    w.wave_in.setFocus()
+    qtbot.keyClick(w.wave_in, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.player is not None, timeout=2000)
+    qtbot.keyClick(w.wave_in, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.player is None, timeout=2000)
+    qtbot.keyClick(w.wave_in, QtCore.Qt.Key.Key_3)
+    assert w.mode == "difference" and w.ab["difference"].isChecked()
