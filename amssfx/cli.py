@@ -313,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--checkpoint", help="torch checkpoint for the eager comparison (default: bundled)")
     s.add_argument("--quick", action="store_true", help="short inputs, for a smoke run")
+    s.add_argument("--readme", help="also replace the performance section of this README")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="open the desktop app")

@@ -99,3 +99,14 @@ def test_lach_and_stems(short_wav, tmp_path, tiny_model):
 def test_flops_command():
     r = run_cli("flops", "small")
     assert r.returncode == 0 and "GFLOP per second of audio" in r.stdout
+
+
+def test_bench_quick_runs_and_reports_every_figure():
+    """The benchmark command works end to end (its figures are not asserted: it is not a timed test)."""
+    r = run_cli("bench", "--quick", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("gflop_per_audio_second", "rtf_onnxruntime_1thread", "rtf_torch_eager_1thread",
+                "onnxruntime_speedup_vs_torch", "rtf_engine_file", "rtf_cli_0.25min", "rss_growth_mb",
+                "preview_underruns", "preview_change_latency_ms_median"):
+        assert res[key] is not None, key
