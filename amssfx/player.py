@@ -423,7 +423,10 @@ class Player:
             at = p.pop("xfade_at", None)
             if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
                 cost = time.perf_counter() - p.pop("t_start")
-                self._restart_cost = cost if self._restart_cost is None else 0.7 * self._restart_cost + 0.3 * cost
+                # Peak-hold with a slow decay: one slow restart on a loaded machine raises the margin
+                # at once, and it comes back down over the next few restarts.
+                prev = self._restart_cost
+                self._restart_cost = cost if prev is None else max(cost, 0.85 * prev)
             loop = p["snap"].loop
             if loop is not None and src + y.shape[1] > loop[1]:
                 keep = max(0, loop[1] - src)
@@ -442,7 +445,7 @@ class Player:
         cost = self._restart_cost
         if cost is None:
             return self.margin
-        return max(self.margin, int((1.5 * cost + 0.03) * self.out_rate))
+        return max(self.margin, int((1.5 * cost + 0.05) * self.out_rate))
 
     def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
         old_avail = self.ring.write_pos - at
