@@ -15,12 +15,21 @@ from conftest import ROOT
 def jack():
     exe = shutil.which("jackd")
     assert exe, "jackd is installed by `make` (Debian jackd2)"
+    # A server of our own name, so a JACK server already running on the machine does not clash;
+    # clients started by the tests find it through JACK_DEFAULT_SERVER.
+    name = f"amssfx-test-{os.getpid()}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    proc = subprocess.Popen([exe, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
+    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     time.sleep(1.5)
     assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+    old = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
     yield proc
+    if old is None:
+        os.environ.pop("JACK_DEFAULT_SERVER", None)
+    else:
+        os.environ["JACK_DEFAULT_SERVER"] = old
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)
 
