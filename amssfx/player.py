@@ -1,8 +1,8 @@
 """Live preview: a render worker runs the engine ahead of the playhead into a ring buffer that the
 audio callback only copies from. Changes re-render from just after the playhead with a crossfade.
 
-Threads: the device's callback (copy only: no allocation, no locks, no Qt; with a real device it
-runs on our writer thread, which feeds PortAudio's buffer), one render worker, and the caller (the GUI or the CLI), which sets parameters and reads the playhead.
+Threads: the device's callback (copy only: no allocation, no locks, no Qt), one render worker,
+and the caller (the GUI or the CLI), which sets parameters and reads the playhead.
 """
 from __future__ import annotations
 
@@ -121,17 +121,9 @@ class FakeOutput:
 
 
 class SoundDeviceOutput:
-    """The default (or a named) output device through sounddevice/PortAudio.
+    """The default (or a named) output device through sounddevice/PortAudio."""
 
-    The stream is opened in PortAudio's blocking mode and fed by a writer thread of ours. The
-    device's own thread then only copies from PortAudio's buffer and never runs Python: a Python
-    callback needs the GIL, and on JACK (where the period is the whole buffer) any wait for it
-    longer than one period is an xrun. Measured on two vCPUs with an export and a preview
-    rendering: writer stalls of 30-85 ms every few seconds, absorbed by the buffer (one period of
-    1024 frames is 23 ms; JACK's blocking buffer holds at least three).
-    """
-
-    def __init__(self, sample_rate: int | None = None, channels: int = 2, blocksize: int = 512,
+    def __init__(self, sample_rate: int | None = None, channels: int = 2, blocksize: int = 1024,
                  device=None, latency: str | float = "high"):
         try:
             import sounddevice as sd
@@ -155,71 +147,36 @@ class SoundDeviceOutput:
         self.blocksize, self.latency = blocksize, latency
         self.stream = None
         self.status_underflows = 0
-        self.capacity: int | None = None  # frames PortAudio's buffer holds (measured at start)
         self.error: Exception | None = None
-        self._stopping = threading.Event()
-        self._writer: threading.Thread | None = None
 
     def start(self, callback: Callable[[np.ndarray], None]) -> None:
+        def cb(outdata, frames, t, status):
+            if status.output_underflow:
+                self.status_underflows += 1
+            callback(outdata)
+
+        def finished():
+            if self.stream is not None and not getattr(self, "_stopping", False):
+                self.error = DeviceError("the audio device stopped during playback")
+
         try:
             self.stream = self.sd.OutputStream(samplerate=self.sample_rate, channels=self.channels, dtype="float32",
-                                               latency=self.latency, device=self.device)
+                                               blocksize=self.blocksize, latency=self.latency, device=self.device,
+                                               callback=cb, finished_callback=finished)
             self.stream.start()
         except Exception as e:  # noqa: BLE001
             self.stream = None
             raise DeviceError(f"cannot open the audio device: {str(e).splitlines()[0]}") from None
-        self._writer = threading.Thread(target=self._write_loop, args=(callback,), name="audio-writer", daemon=True)
-        self._writer.start()
-
-    def _measure_capacity(self) -> int:
-        """The buffer's size: the space free once it has drained (it starts full of silence on
-        JACK and empty elsewhere), read when two reads a period apart agree."""
-        last = -1
-        for _ in range(100):
-            avail = self.stream.write_available
-            if avail == last and avail > 0:
-                return avail
-            last = avail
-            time.sleep(0.05)
-        return max(last, 1)
-
-    def _write_loop(self, callback: Callable[[np.ndarray], None]) -> None:
-        buf = np.zeros((self.blocksize, self.channels), np.float32)
-        try:
-            self.capacity = self._measure_capacity()
-            started = False
-            while not self._stopping.is_set():
-                # The buffer is full after every write; finding it entirely free means the device
-                # ran out and played silence (JACK's blocking mode fills it in without reporting).
-                drained = self.stream.write_available >= self.capacity
-                callback(buf)
-                if self.stream.write(buf) or (drained and started):
-                    self.status_underflows += 1
-                started = True
-        except Exception as e:  # noqa: BLE001 - a device that vanished; reported, never raised here
-            if not self._stopping.is_set():
-                self.error = DeviceError(f"the audio device stopped during playback: {str(e).splitlines()[0]}")
-
-    def queued_seconds(self) -> float:
-        """Audio handed to the device and not yet played (what plays before a change is heard)."""
-        if self.stream is None or not self.capacity:
-            return 0.0
-        try:
-            return max(0, self.capacity - self.stream.write_available) / self.sample_rate
-        except Exception:  # noqa: BLE001
-            return 0.0
 
     @property
     def active(self) -> bool:
-        return self.stream is not None and self._writer is not None and self._writer.is_alive()
+        return self.stream is not None and self.stream.active
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._writer is not None:
-            self._writer.join(2.0)
+        self._stopping = True
         if self.stream is not None:
             try:
-                self.stream.abort()
+                self.stream.stop()
                 self.stream.close()
             except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
                 pass
@@ -230,7 +187,6 @@ class SoundDeviceOutput:
 class PlayStats:
     underruns: int = 0
     seconds_played: float = 0.0
-    late_switches: int = 0  # changes whose render took longer than the margin (switched later, no gap)
     warnings: list[str] = field(default_factory=list)
     change_latencies_s: list[float] = field(default_factory=list)
 
@@ -274,11 +230,8 @@ class Player:
         self.error: Exception | None = None
         self._end_pos: int | None = None  # ring position where the source ends
         self._change_times: dict[int, float] = {}
-        # Changes taken but not heard yet: [switch ring pos, time of the change], oldest first.
-        self._pending_changes: list[list] = []
+        self._pending_change: tuple[int, float] | None = None  # (switch ring pos, time of the change)
         self._restart_cost: float | None = None  # seconds from a change to its first rendered audio
-        # Frames the callback may take between a check of read_pos and the write that follows it.
-        self.guard = 2 * getattr(self.device, "blocksize", 1024) + int(0.01 * self.out_rate)
 
     # ---- caller side ----------------------------------------------------------------------------
     @property
@@ -310,10 +263,10 @@ class Player:
         """Start rendering and the device; with wait=False the caller never blocks (the device
         plays silence until the first audio is rendered, which is not counted as an underrun)."""
         sys.setswitchinterval(0.001)  # the audio thread gets the GIL back quickly
-        # A full garbage collection walks every object alive (about 70,000 once numpy, onnxruntime
-        # and Qt are loaded) while holding the GIL: 40-70 ms, more than a device period, so the
-        # callback missed its deadline about every three minutes. Objects alive now are moved out of
-        # the collector's reach (they are still freed by reference counting); new ones are collected.
+        # A full garbage collection walks every object alive (about 70,000 once numpy and
+        # onnxruntime are loaded) while holding the GIL: 40-70 ms, more than a JACK period, and the
+        # callback missed its deadline. Objects alive now are left out of the collector's walks
+        # (reference counting still frees them); objects created later are collected as usual.
         gc.freeze()
         self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
         self._worker.start()
@@ -435,11 +388,7 @@ class Player:
             # restarting again would throw that work away, and changes faster than a restart would
             # starve the device. The newest state is rendered as soon as the previous one lands.
             restarting = p is not None and p.get("xfade_at") is not None
-            # A restart needs enough audio queued to play through it; after a burst of changes the
-            # ring is short, so it is topped up first (the changes coalesce meanwhile).
-            low = p is not None and self._end_pos is None and \
-                self.ring.write_pos - self.ring.read_pos < self._restart_reserve()
-            if gen != self._generation and not restarting and not low:
+            if gen != self._generation and not restarting:
                 gen = self._generation
                 snap = self._snapshot
                 if self._seek_to is not None:  # a seek: restart right at the read position
@@ -447,7 +396,6 @@ class Player:
                     at = self.ring.read_pos + min(self.margin // 4, self.ring.write_pos - self.ring.read_pos)
                     self.ring.write_pos = at
                     self._end_pos = None
-                    self._primed = False  # the gap until the new position sounds is not an underrun
                     p = self._new_pipeline(src, snap)
                 else:  # a change: keep what plays while the new render starts, then crossfade
                     at = min(self.ring.write_pos, self.ring.read_pos + self._switch_margin())
@@ -459,13 +407,8 @@ class Player:
                     handled = [(g, t) for g, t in list(self._change_times.items()) if g <= gen]
                     for g, _ in handled:
                         self._change_times.pop(g, None)
-                    # Coalesced changes, and earlier ones this switch replaces before they were
-                    # heard: the earliest is the latency the user felt.
-                    times = [t for _, t in handled] + [t for a, t in self._pending_changes if a >= at]
-                    self._pending_changes = [c for c in self._pending_changes if c[0] < at]
-                    if times:
-                        p["pending"] = [at, min(times)]
-                        self._pending_changes.append(p["pending"])
+                    if handled:  # coalesced changes: the earliest one is the latency the user felt
+                        self._pending_change = (at, min(t for _, t in handled))
                     self._end_pos = None
                 continue
             self._check_change_heard()
@@ -483,26 +426,13 @@ class Player:
                     p = self._new_pipeline(p["snap"].loop[0], p["snap"])
                 continue
             y, orig, src = r
-            at = p.get("xfade_at")
-            if at is not None:
-                late = self._late_frames(at)
-                if late >= y.shape[1]:  # this whole block was already heard from the old render
-                    p["xfade_at"] = at + y.shape[1]
-                    continue
-                if late:
-                    y, orig = y[:, late:], orig[:, late:]
-                    src += int(round(late * self.info.sample_rate / self.out_rate))
-                    at += late
-                    if "pending" in p:
-                        p["pending"][0] = at
-                    self.stats.late_switches += 1
-                del p["xfade_at"]
+            at = p.pop("xfade_at", None)
             if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
                 cost = time.perf_counter() - p.pop("t_start")
-                # A running mean: the margin follows the machine's load. A restart slower than the
-                # margin is not a gap (see _late_frames), only a later switch.
+                # Peak-hold with a slow decay: one slow restart on a loaded machine raises the margin
+                # at once, and it comes back down over the next few restarts.
                 prev = self._restart_cost
-                self._restart_cost = cost if prev is None else 0.7 * prev + 0.3 * cost
+                self._restart_cost = cost if prev is None else max(cost, 0.85 * prev)
             loop = p["snap"].loop
             if loop is not None and src + y.shape[1] > loop[1]:
                 keep = max(0, loop[1] - src)
@@ -515,29 +445,13 @@ class Player:
             self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
             self.ring.write(frames, src, at=at, step=step)
 
-    def _late_frames(self, at: int) -> int:
-        """How far a planned switch point must move so the new audio starts ahead of the playhead.
-
-        The old render keeps playing while a change renders; when that took longer than the margin,
-        the playhead has passed `at`. The switch then moves to just ahead of the playhead (never past
-        the old audio's end), and what was already heard is dropped from the new render.
-        """
-        target = min(self.ring.read_pos + self.guard, self.ring.write_pos)
-        return max(0, target - at)
-
     def _switch_margin(self) -> int:
-        """Frames of queued audio to keep before a change: the configured margin, or the typical
-        restart time when that is longer (a loaded machine), so most switches land as planned."""
+        """Frames of queued audio to keep before a change: the configured margin, or more when a
+        restart has been measured to take longer (a loaded machine), so the switch never starves."""
         cost = self._restart_cost
         if cost is None:
             return self.margin
-        return max(self.margin, int((cost + 0.02) * self.out_rate) + self.guard)
-
-    def _restart_reserve(self) -> int:
-        """Frames that must be queued before a restart begins: 0.4 s, or twice its typical time plus
-        50 ms when that is longer; a slow restart then still finds audio to play."""
-        cost = self._restart_cost if self._restart_cost is not None else self.margin / self.out_rate
-        return min(self.ahead // 2, int(max(0.4, 2 * cost + 0.05) * self.out_rate))
+        return max(self.margin, int((1.5 * cost + 0.05) * self.out_rate))
 
     def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
         old_avail = self.ring.write_pos - at
@@ -552,11 +466,10 @@ class Player:
         return out
 
     def _check_change_heard(self) -> None:
-        while self._pending_changes and self.ring.read_pos >= self._pending_changes[0][0]:
-            _, t = self._pending_changes.pop(0)
-            # Taken from the ring now; heard once what the device still holds has played.
-            queued = getattr(self.device, "queued_seconds", lambda: 0.0)()
-            self.stats.change_latencies_s.append(time.perf_counter() - t + queued)
+        pc = self._pending_change
+        if pc is not None and self.ring.read_pos >= pc[0]:
+            self.stats.change_latencies_s.append(time.perf_counter() - pc[1])
+            self._pending_change = None
 
 
 def play_file(engine: Engine, path, params: RenderParams, chain=None, duration: float | None = None,
