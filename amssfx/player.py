@@ -414,7 +414,7 @@ class Player:
             self._check_change_heard()
             # After a change the ring is rewound to the switch point when the new audio lands, so
             # what counts as queued is measured from there, not from the old write position.
-            write_at = p["xfade_at"] if p is not None and p.get("xfade_at") is not None else self.ring.write_pos
+            write_at = p["xfade_at"] if restarting else self.ring.write_pos
             if p is None or write_at - self.ring.read_pos >= self.ahead or self._end_pos is not None:
                 time.sleep(0.003)
                 continue

@@ -23,13 +23,9 @@ def jack():
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     time.sleep(1.5)
     assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
-    old = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    yield proc
-    if old is None:
-        os.environ.pop("JACK_DEFAULT_SERVER", None)
-    else:
-        os.environ["JACK_DEFAULT_SERVER"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JACK_DEFAULT_SERVER", name)
+        yield proc
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)
 
