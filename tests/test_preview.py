@@ -75,6 +75,31 @@ def test_cli_play_without_device_is_a_clean_error(tiny_model, demo_path):
     assert r.returncode == 1 and r.stderr.startswith("amssfx: error:") and "Traceback" not in r.stderr
 
 
+def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
+    """The JACK server goes away mid-preview: a one-line error soon after, no hang."""
+    exe = shutil.which("jackd")
+    name = f"amssfx-dying-{os.getpid()}"
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
+    server = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        time.sleep(1.5)
+        play = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "play", str(demo_path), "--query", "mute vocals",
+                                 "--duration", "25", "--model", str(tiny_model[1])],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        time.sleep(4.0)
+        server.kill()
+        t0 = time.perf_counter()
+        _, err = play.communicate(timeout=20)
+        took = time.perf_counter() - t0
+    finally:
+        server.kill()
+        server.wait(10)
+    assert play.returncode == 1, err
+    assert err.startswith("amssfx: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert took < 8.0, took
+
+
 @pytest.fixture(scope="module")
 def xvfb():
     exe = shutil.which("Xvfb")
