@@ -233,7 +233,7 @@ def cmd_train(args) -> int:
             render_bank(bank, minutes, seed)
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
-                compile=args.compile)
+                compile=args.compile, bf16=args.bf16)
     print(res)
     return 0
 
@@ -341,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--checkpoint-minutes", type=float, default=5.0)
     s.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps, slow start)")
+    s.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the forward pass (much faster on CPUs with AVX512-BF16)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")

@@ -184,3 +184,46 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)
     assert checkpoint.load(run / "model.pt").cfg == TINY
+
+
+def test_sdr_loss_is_minus_the_evaluation_sdr():
+    """The training loss measured on spectrograms equals minus the waveform SDR of the evaluation."""
+    from amssfx.nn.train import sdr_loss
+    from amssfx.tasks import sdr
+
+    torch.manual_seed(1)
+    n = TINY.chunk_samples
+    ref = torch.randn(2, 2, n) * 0.1
+    est = ref + torch.randn(2, 2, n) * torch.tensor([0.03, 0.01]).reshape(2, 1, 1)
+    spec = lambda a: stft(a, TINY.n_fft, TINY.hop)  # noqa: E731
+    # Edges aside (the centred STFT sees fewer windows there), the frame is tight: compare inside.
+    cut = slice(TINY.n_fft, n - TINY.n_fft)
+    loss = sdr_loss(spec(est), spec(ref), torch.zeros_like(spec(ref))).item()
+    expected = -np.mean([sdr(ref[b, :, cut].numpy(), est[b, :, cut].numpy()) for b in range(2)])
+    assert abs(loss - expected) < 0.2, (loss, expected)
+    # A silent target stays finite: the error is measured against a floor below the input.
+    silent = sdr_loss(spec(est), torch.zeros_like(spec(ref)), spec(ref))
+    assert torch.isfinite(silent) and silent.item() > 20
+
+
+def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
+    import numpy as np
+
+    from amssfx.nn.train import LOSS, train
+
+    rng = np.random.default_rng(0)
+    for d in ("train", "valid"):
+        (tmp_path / d).mkdir()
+        for i in range(2):
+            np.save(tmp_path / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
+    run = tmp_path / "run"
+    train(run, tmp_path / "train", tmp_path / "valid", "tiny", batch=2, max_steps=2, valid_examples=2,
+          progress=False, bf16=True)
+    st = torch.load(run / "train_state.pt", weights_only=True)
+    assert st["loss"] == LOSS and st["opt_steps"] == 2
+    st["loss"] = "mse"  # a run started under another loss
+    torch.save(st, run / "train_state.pt")
+    r = train(run, tmp_path / "train", tmp_path / "valid", "tiny", batch=2, max_steps=3, valid_examples=2,
+              progress=False, bf16=True)
+    st = torch.load(run / "train_state.pt", weights_only=True)
+    assert r["step"] == 3 and st["opt_steps"] == 1 and np.isfinite(r["valid_loss"])

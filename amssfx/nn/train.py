@@ -1,10 +1,11 @@
-"""Training loop: random remixes, MSE on complex spectrograms, resumable checkpoints."""
+"""Training loop: random remixes, a signal-to-distortion loss on complex spectrograms, resumable checkpoints."""
 from __future__ import annotations
 
 import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,33 @@ def _to_torch(batch):
     return torch.from_numpy(inp), torch.from_numpy(tgt), torch.from_numpy(tok)
 
 
-def spec_loss(model, inp, tgt, tok) -> torch.Tensor:
+# The loss is the evaluation's own measure: minus the SDR in dB of each example, averaged over
+# the batch. The STFT (Hann, hop n_fft / 4) is a tight frame, so energies of spectrogram
+# differences are waveform energies times a constant and the SDR is the same in both domains.
+# A plain MSE would weight an example by its loudness; the evaluation weights every clip
+# alike, and a quiet target (one stem separated, a filtered stem) is as important as a loud one.
+# SDR_FLOOR: errors below -30 dB of the input's energy are not pushed further, which also
+# keeps the loss finite when the target is silent (every target stem dropped).
+LOSS = "neg_sdr_db"
+SDR_FLOOR = 1e-3
+
+
+def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of -10*log10(sum ref^2 / sum (ref - est)^2), floored by the input's energy."""
+    dims = tuple(range(1, ref.dim()))
+    floor = SDR_FLOOR * inp.pow(2).sum(dims) + 1e-12
+    err = (est - ref).pow(2).sum(dims) + floor
+    return torch.mean(10.0 * torch.log10(err / (ref.pow(2).sum(dims) + floor)))
+
+
+def spec_loss(model, inp, tgt, tok, bf16: bool = False) -> torch.Tensor:
+    """The loss of one batch. bf16: the network runs under bfloat16 autocast (convolutions and
+    matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32."""
     cfg = getattr(model, "cfg", None) or model._orig_mod.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
-    return torch.mean((model(x, tok) - y) ** 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        est = model(x, tok)
+    return sdr_loss(est.float(), y, x)
 
 
 @torch.no_grad()
@@ -39,8 +63,13 @@ def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> f
 def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "small",
           hours: float = 1.0, batch: int = 8, lr: float = 5e-4, threads: int = 2,
           checkpoint_minutes: float = 5.0, valid_examples: int = 64, init: str | None = None,
-          progress: bool = True, max_steps: int | None = None, compile: bool = False) -> dict:
-    """Train (or resume) in `run_dir`; returns the final training and validation loss."""
+          progress: bool = True, max_steps: int | None = None, compile: bool = False,
+          warmup_steps: int = 200, bf16: bool = False) -> dict:
+    """Train (or resume) in `run_dir`; returns the final training and validation loss.
+
+    bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
+    AVX512-BF16; validation stays float32). The optimizer state is resumed only if it was made with the same loss; otherwise (a run
+    that started under another loss) Adam starts afresh, with `warmup_steps` of linear warm-up."""
     from tqdm import tqdm
 
     torch.set_num_threads(threads)
@@ -58,13 +87,19 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     cfg = model.cfg
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    step, examples_seen = 0, 0
+    step, examples_seen, opt_steps = 0, 0, 0
     if state_path.exists() and ckpt.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
-        opt.load_state_dict(st["optimizer"])
-        for g in opt.param_groups:
-            g["lr"] = lr
         step, examples_seen = int(st["step"]), int(st["examples"])
+        if st.get("loss", "mse") == LOSS:
+            opt.load_state_dict(st["optimizer"])
+            opt_steps = int(st.get("opt_steps", warmup_steps))
+
+    def set_lr():
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (opt_steps + 1) / max(warmup_steps, 1))
+
+    set_lr()
     # torch.compile fuses the many small elementwise ops around the convs (~1.25x per step on
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
@@ -80,20 +115,28 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     def save_all(valid_loss: float | None):
         checkpoint.save(model, ckpt, {"step": step, "examples": examples_seen})
         tmp = state_path.with_name("train_state.pt.tmp")
-        torch.save({"optimizer": opt.state_dict(), "step": step, "examples": examples_seen}, tmp)
+        torch.save({"optimizer": opt.state_dict(), "step": step, "examples": examples_seen, "loss": LOSS,
+                    "opt_steps": opt_steps}, tmp)
         os.replace(tmp, state_path)
-        rec = {"time": time.time(), "step": step, "examples": examples_seen, "train_loss": ema,
+        rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
                "valid_loss": valid_loss}
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
+    # The next batch is remixed on a thread while the model trains on this one (numpy and
+    # scipy's filters release the GIL; the remix costs about a quarter of a step).
+    prefetch = ThreadPoolExecutor(max_workers=1)
+    pending = prefetch.submit(data.batch, step * batch, batch)
     while time.time() < deadline and (max_steps is None or step < max_steps):
-        inp, tgt, tok = _to_torch(data.batch(step * batch, batch))
-        loss = spec_loss(net, inp, tgt, tok)
+        inp, tgt, tok = _to_torch(pending.result())
+        pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
+        loss = spec_loss(net, inp, tgt, tok, bf16)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
+        opt_steps += 1
+        set_lr()
         step += 1
         examples_seen += batch
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
@@ -105,6 +148,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
             save_all(v)
             best["valid_loss"] = v
             last_ckpt = time.time()
+    prefetch.shutdown(cancel_futures=True)
     v = validate(model, valid, valid_examples, batch)
     save_all(v)
     return {"step": step, "examples": examples_seen, "train_loss": ema, "valid_loss": v}
