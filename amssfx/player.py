@@ -352,9 +352,11 @@ class Player:
         plays silence until the first audio is rendered, which is not counted as an underrun)."""
         sys.setswitchinterval(0.001)  # the audio thread gets the GIL back quickly
         # A full garbage collection walks every object alive (about 70,000 once numpy and
-        # onnxruntime are loaded) while holding the GIL: 40-70 ms, more than a JACK period, and the
-        # callback missed its deadline. Objects alive now are left out of the collector's walks
-        # (reference counting still frees them); objects created later are collected as usual.
+        # onnxruntime are loaded) while holding the GIL: 40-70 ms, as long as the device's queue.
+        # Garbage is collected once now, before anything plays, and the objects alive then are left
+        # out of the collector's walks while playing (reference counting still frees them);
+        # objects created later are collected as usual. `stop` hands them back to the collector.
+        gc.collect()
         gc.freeze()
         self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
         self._worker.start()
@@ -382,6 +384,7 @@ class Player:
             self._worker.join(5.0)
         self.stats.seconds_played = self.ring.read_pos / self.out_rate
         self.stats.underruns += getattr(self.device, "status_underflows", 0)
+        gc.unfreeze()
 
     def device_error(self) -> Exception | None:
         return self.error or getattr(self.device, "error", None)
