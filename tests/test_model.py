@@ -162,6 +162,15 @@ def test_dataset_is_a_map_style_dataset(tmp_path):
     assert np.array_equal(a[0], b[0]) and a[3] == b[3]  # deterministic per (seed, index)
 
 
+def _noise_banks(root) -> None:
+    """Two tiny stem banks, `train` and `valid`, of noise songs under `root`."""
+    rng = np.random.default_rng(0)
+    for d in ("train", "valid"):
+        (root / d).mkdir()
+        for i in range(2):
+            np.save(root / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
+
+
 def test_training_resumes_from_its_checkpoint(tmp_path):
     import json
 
@@ -169,11 +178,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
     from amssfx.nn.train import train
 
-    rng = np.random.default_rng(0)
-    for d in ("train", "valid"):
-        (tmp_path / d).mkdir()
-        for i in range(2):
-            np.save(tmp_path / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
+    _noise_banks(tmp_path)
     run = tmp_path / "run"
     r1 = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=3, valid_examples=2,
                progress=False)
@@ -211,11 +216,7 @@ def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
 
     from amssfx.nn.train import LOSS, train
 
-    rng = np.random.default_rng(0)
-    for d in ("train", "valid"):
-        (tmp_path / d).mkdir()
-        for i in range(2):
-            np.save(tmp_path / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
+    _noise_banks(tmp_path)
     run = tmp_path / "run"
     train(run, tmp_path / "train", tmp_path / "valid", "tiny", batch=2, max_steps=2, valid_examples=2,
           progress=False, bf16=True)
