@@ -213,12 +213,14 @@ class SoundDeviceOutput:
                     time.sleep(0.002)
                     continue
                 # An empty buffer means the device ran out and played silence (JACK's blocking
-                # mode fills the gap without reporting it). Counted conservatively: a buffer that
-                # reached exactly zero between two periods counts too.
-                if wrote and avail >= cap:
-                    self.status_underflows += 1
+                # mode fills the gap without reporting it; other APIs report it on the next write).
+                # Counted conservatively: a buffer that reached exactly zero between two periods
+                # counts too.
+                drained = wrote and avail >= cap
                 callback(buf)
-                self.stream.write(buf)
+                underflowed = self.stream.write(buf)
+                if drained or (wrote and underflowed):
+                    self.status_underflows += 1
                 wrote = True
         except Exception as e:  # noqa: BLE001 - a device that vanished; reported, never raised here
             if not self._stopping.is_set():
