@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -113,7 +112,6 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     t0, ex0 = time.time(), examples_seen
     bar = tqdm(desc="train", unit="step", disable=not progress, mininterval=10)
     ema = None
-    best = {"valid_loss": math.inf}
 
     def save_all(valid_loss: float | None):
         checkpoint.save(model, ckpt, {"step": step, "examples": examples_seen})
@@ -149,7 +147,6 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         if time.time() - last_ckpt > checkpoint_minutes * 60:
             v = validate(model, valid, valid_examples, batch)
             save_all(v)
-            best["valid_loss"] = v
             last_ckpt = time.time()
     prefetch.shutdown(cancel_futures=True)
     v = validate(model, valid, valid_examples, batch)
