@@ -11,6 +11,15 @@ import pytest
 from conftest import ROOT
 
 
+def _start_jack(exe: str, name: str, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """A JACK server of this name on the dummy driver (real-time pace, no sound card)."""
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
+                            stdout=output, stderr=subprocess.STDOUT, env=env)
+    time.sleep(1.5)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def jack():
     exe = shutil.which("jackd")
@@ -18,10 +27,7 @@ def jack():
     # A server of our own name, so a JACK server already running on the machine does not clash;
     # clients started by the tests find it through JACK_DEFAULT_SERVER.
     name = f"amssfx-test-{os.getpid()}"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    time.sleep(1.5)
+    proc = _start_jack(exe, name, subprocess.PIPE)
     assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JACK_DEFAULT_SERVER", name)
@@ -77,13 +83,11 @@ def test_cli_play_without_device_is_a_clean_error(tiny_model, demo_path):
 
 def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
     """The JACK server goes away mid-preview: a one-line error soon after, no hang."""
-    exe = shutil.which("jackd")
     name = f"amssfx-dying-{os.getpid()}"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
-    server = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+    server = _start_jack(shutil.which("jackd"), name)
+    play = None
     try:
-        time.sleep(1.5)
         play = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "play", str(demo_path), "--query", "mute vocals",
                                  "--duration", "25", "--model", str(tiny_model[1])],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
@@ -95,6 +99,8 @@ def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
     finally:
         server.kill()
         server.wait(10)
+        if play is not None and play.poll() is None:  # a hang must not outlive the test
+            play.kill()
     assert play.returncode == 1, err
     assert err.startswith("amssfx: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert took < 8.0, took
