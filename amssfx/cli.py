@@ -233,7 +233,8 @@ def cmd_train(args) -> int:
             render_bank(bank, minutes, seed)
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
-                compile=args.compile, bf16=args.bf16)
+                compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
+                mask_output=args.mask_output)
     print(res)
     return 0
 
@@ -343,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps, slow start)")
     s.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the forward pass (much faster on CPUs with AVX512-BF16)")
+    s.add_argument("--ema-decay", type=float, default=0.999,
+                   help="decay of the weight average saved as model_ema.pt beside model.pt")
+    s.add_argument("--mask-output", action="store_true",
+                   help="with --init: add the complex mask output to that model and train it on")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")

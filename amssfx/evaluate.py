@@ -53,15 +53,19 @@ def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int, fami
 def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
     rows = {}
     for fi, family in enumerate(FAMILIES):
-        model_s, ident_s, dsp_s = [], [], []
+        model_s, ident_s, dsp_s, sizes = [], [], [], []
         for q, stems in held_out_clips(bank_dir, clips, seconds, seed + 1000 * fi, family):
             inp, tgt = make_pair(stems, q)
             est = engine.process_array(inp, 44100, engine.params(q))
             model_s.append(sdr(tgt, est))
             ident_s.append(sdr(tgt, inp))
             dsp_s.append(sdr(tgt, global_dsp(inp, q)))
+            sizes.append(len(q.targets))
+        gain = np.array(model_s) - np.array(ident_s)
         rows[family] = {"model": float(np.mean(model_s)), "identity": float(np.mean(ident_s)),
-                        "global_dsp": float(np.mean(dsp_s)), "clips": clips}
+                        "global_dsp": float(np.mean(dsp_s)), "clips": clips,
+                        "gain_by_targets": {n: (float(np.mean(gain[np.array(sizes) == n])), sizes.count(n))
+                                            for n in sorted(set(sizes))}}
         if progress:
             progress(family, rows[family])
     return rows
@@ -103,6 +107,15 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     for f, r in rows.items():
         lines.append(f"| {f} | {r['model']:.2f} | {r['identity']:.2f} | {r['global_dsp']:.2f} | "
                      f"{r['model'] - r['identity']:+.2f} dB |")
+    sizes = sorted({n for r in rows.values() for n in r.get("gain_by_targets", {})})
+    if sizes:
+        lines += ["", "Gain over identity by the number of sources the query names (clips in brackets):", "",
+                  "| family | " + " | ".join(f"{n} source{'s' * (n > 1)}" for n in sizes) + " |",
+                  "|---|" + "---:|" * len(sizes)]
+        for f, r in rows.items():
+            by = r.get("gain_by_targets", {})
+            lines.append(f"| {f} | " + " | ".join(f"{by[n][0]:+.2f} ({by[n][1]})" if n in by else "–"
+                                                  for n in sizes) + " |")
     if lach:
         lines += ["", f"Latent channels of the last block (query `{LACH_QUERY}`, each soloed, direct path off):", "",
                   "| head:lach | energy share | best-correlated stem (r) |", "|---|---:|---|"]

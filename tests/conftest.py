@@ -46,9 +46,9 @@ def identity_onnx(tmp_path_factory) -> Path:
     return make_identity_onnx(tmp_path_factory.mktemp("models") / "identity.onnx")
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """(checkpoint path, onnx path) of a tiny random AMSS-Net."""
+def _tiny_model(tmp_path_factory, mask_output: bool):
+    import dataclasses
+
     import torch
 
     from amssfx.export.onnx_export import export
@@ -58,7 +58,10 @@ def tiny_model(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(1)
-    model = AMSSNet(TINY)
+    model = AMSSNet(dataclasses.replace(TINY, mask_output=mask_output))
+    if mask_output:
+        with torch.no_grad():
+            model.mask.weight.normal_()
     # Random BN statistics so the eval-mode network is not near-trivial.
     with torch.no_grad():
         for m in model.modules():
@@ -69,6 +72,18 @@ def tiny_model(tmp_path_factory):
     ckpt = checkpoint.save(model, d / "tiny.pt")
     onnx_path = export(model, d / "tiny.onnx", checkpoint.sha256(ckpt))
     return ckpt, onnx_path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """(checkpoint path, onnx path) of a tiny random AMSS-Net."""
+    return _tiny_model(tmp_path_factory, False)
+
+
+@pytest.fixture(scope="session")
+def tiny_mask_model(tmp_path_factory):
+    """The same with the complex mask output (random, not zero)."""
+    return _tiny_model(tmp_path_factory, True)
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,9 @@ MASKS = {
 
 @pytest.mark.parametrize("mask_name", list(MASKS))
 @pytest.mark.parametrize("query", ["mute vocals", "pan bass, drums completely to the right side"])
-def test_chunk_parity(tiny_model, mask_name, query):
-    ckpt, onnx_path = tiny_model
+@pytest.mark.parametrize("fixture", ["tiny_model", "tiny_mask_model"])
+def test_chunk_parity(request, fixture, mask_name, query):
+    ckpt, onnx_path = request.getfixturevalue(fixture)
     model = checkpoint.load(ckpt)
     eng = Engine(onnx_path)
     rng = np.random.default_rng(1)

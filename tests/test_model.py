@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,8 @@ def small_input(cfg, frames=None, batch=1):
     return torch.randn(batch, 4, frames or cfg.frames, cfg.freq_bins)
 
 
-@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16)])
+@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16),
+                                        (dataclasses.replace(SMALL, mask_output=True), 16)])
 def test_shapes(cfg, frames):
     m = AMSSNet(cfg).eval()
     x = small_input(cfg, frames, batch=2)
@@ -35,11 +38,12 @@ def test_small_budget_and_channels():
     assert 2 * PAPER.n_down + 1 == 9
 
 
-@pytest.fixture(scope="module")
-def trained_tiny():
-    """A tiny model with a few steps of training so no path is near-trivial."""
+@pytest.fixture(scope="module", params=[False, True], ids=["mapping", "mask-output"])
+def trained_tiny(request):
+    """A tiny model with a few steps of training so no path is near-trivial; with and
+    without the complex mask output."""
     torch.manual_seed(0)
-    m = AMSSNet(TINY)
+    m = AMSSNet(dataclasses.replace(TINY, mask_output=request.param))
     opt = torch.optim.Adam(m.parameters(), 1e-2)
     x = small_input(TINY, batch=2)
     for _ in range(3):
@@ -79,6 +83,25 @@ def test_solo_changes_output_and_zero_mask_silences_latent_path(trained_tiny):
     assert latent_solo.abs().max() > 0
 
 
+def test_adding_the_mask_output_keeps_a_model_s_output():
+    from amssfx.nn.model import with_mask_output
+
+    torch.manual_seed(0)
+    base = AMSSNet(TINY).eval()
+    with torch.no_grad():
+        for p in base.agg.proj.parameters():  # a latent path that is not near zero
+            p.normal_()
+    x = small_input(TINY)
+    m = with_mask_output(base).eval()
+    assert m.cfg.mask_output and not base.cfg.mask_output
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, tokens()), base(x, tokens()), rtol=0, atol=0)
+        m.mask.weight.normal_()
+        assert (m(x, tokens()) - base(x, tokens())).abs().max() > 1e-3
+        # The mask is part of the latent path: a zero channel mask without direct path is silent.
+        assert m(x, tokens(), torch.zeros(1, TINY.num_heads, TINY.num_lach), torch.zeros(1)).abs().max() == 0
+
+
 def test_text_conditions_the_output(trained_tiny):
     x = small_input(TINY)
     with torch.no_grad():
@@ -108,7 +131,7 @@ def test_overfit_one_example():
 def test_checkpoint_round_trip_is_exact(tmp_path, trained_tiny):
     p = checkpoint.save(trained_tiny, tmp_path / "m.pt")
     m2 = checkpoint.load(p)
-    assert m2.cfg == TINY
+    assert m2.cfg == trained_tiny.cfg
     x = small_input(TINY)
     with torch.no_grad():
         torch.testing.assert_close(trained_tiny(x, tokens()), m2(x, tokens()), rtol=0, atol=0)
@@ -188,7 +211,36 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert r2["step"] == 5 and r2["examples"] == 10
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)
+    assert all(np.isfinite(e["valid_loss_ema"]) for e in log) and np.isfinite(r2["valid_loss_ema"])
+    # Per-family validation: the families seen, and their mean is consistent with the total.
+    fam = log[-1]["valid_by_family"]
+    assert fam and set(fam) <= {"mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass",
+                                "highpass"}
+    assert min(fam.values()) <= log[-1]["valid_loss"] <= max(fam.values())
     assert checkpoint.load(run / "model.pt").cfg == TINY
+    # The weight average is saved beside the model, resumed with it, and lags behind it.
+    ema = checkpoint.load(run / "model_ema.pt").state_dict()
+    cur = checkpoint.load(run / "model.pt").state_dict()
+    assert ema.keys() == cur.keys() and any(not torch.equal(ema[k], cur[k]) for k in ema)
+
+
+def test_ema_update_averages_weights_and_statistics():
+    from amssfx.nn.train import ema_update
+
+    torch.manual_seed(0)
+    model, ema = AMSSNet(TINY), AMSSNet(TINY)
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    ema_update(ema, model, 0.9)
+    now, cur = ema.state_dict(), model.state_dict()
+    for k, v in now.items():
+        if v.dtype.is_floating_point:
+            torch.testing.assert_close(v, 0.9 * before[k] + 0.1 * cur[k])
+        else:
+            assert torch.equal(v, cur[k])
+    for _ in range(300):  # repeated updates converge to the model
+        ema_update(ema, model, 0.9)
+    for k, v in ema.state_dict().items():
+        torch.testing.assert_close(v, cur[k], rtol=1e-4, atol=1e-6)
 
 
 def test_sdr_loss_is_minus_the_evaluation_sdr():

@@ -23,6 +23,7 @@ class ModelConfig:
     embed_dim: int = 32
     text_hidden: int = 32  # per GRU direction; word features are 2 * text_hidden
     direct_bands: int = 64  # frequency resolution of the direct path's stereo matrix
+    mask_output: bool = False  # the latent features also give a complex mask of the input (model.py)
     sample_rate: int = 44100
     vocab_size: int = len(VOCABULARY)
     max_tokens: int = MAX_TOKENS

@@ -15,6 +15,14 @@ Decisions of ours (see ../shared notes on the reconstruction):
 - Everything after the last block's mask is linear and bias-free (Agg PoCM, last layer):
   the latent path's output is exactly linear in the mask, so a zero mask silences it and
   the solos of all channels add up to the full latent path.
+- Mask output (`mask_output`): besides the mapping (`last`), the same latent features give a
+  complex mask per bin and channel, multiplied with the input spectrogram and added to the
+  latent path. A mapping must synthesise every harmonic and its phase through C channels; a
+  mask carries the input's fine structure and only has to say how much of it, and with which
+  phase turn, belongs to the output (a source, or a filtered source: the Butterworth filters
+  of the filter families turn the phase by up to a full circle near their cut-off). It is
+  bias-free and linear in the features, so the latent path stays linear in the channel mask;
+  it starts at zero, so a trained model gains it without changing its output.
 - Level invariance: each chunk is divided by its RMS (floored at LEVEL_FLOOR, about -100 dBFS)
   before the network and multiplied back after it, y = s * f(x / s). The network always sees
   the same level, so a mix that is louder or quieter than the training material is treated
@@ -170,6 +178,9 @@ class AMSSNet(nn.Module):
         with torch.no_grad():
             self.agg.proj.bias.copy_(torch.eye(c).flatten())
         self.last = nn.ConvTranspose2d(c, 4, (1, 2), bias=False)
+        if cfg.mask_output:
+            self.mask = nn.ConvTranspose2d(c, 4, (1, 2), bias=False)  # [Re_L, Re_R, Im_L, Im_R] of the mask
+            nn.init.zeros_(self.mask.weight)
         # Direct path: a 2x2 stereo matrix per band, identity at start.
         self.direct = Condition(word_dim, 4 * cfg.direct_bands)
         nn.init.zeros_(self.direct.proj.weight)
@@ -202,6 +213,10 @@ class AMSSNet(nn.Module):
         agg = self.agg(words, pad).reshape(b, c, c)
         x = (agg @ x.reshape(b, c, -1)).reshape(x.shape)  # Agg PoCM: a C x C point-wise conv
         latent = self.last(x) * scale
+        if self.cfg.mask_output:
+            m = self.mask(x)
+            mr, mi, sr, si = m[:, 0:2], m[:, 2:4], spec[:, 0:2], spec[:, 2:4]
+            latent = latent + torch.cat([mr * sr - mi * si, mr * si + mi * sr], 1)
         out = latent + self._direct(spec, words, pad, direct_gain)
         return (out, self.dec[-1].energy) if return_energy else out
 
@@ -215,6 +230,18 @@ class AMSSNet(nn.Module):
         out_re = m[:, :, 0] * re[:, 0:1] + m[:, :, 1] * re[:, 1:2]  # same real matrix for Re and Im
         out_im = m[:, :, 0] * im[:, 0:1] + m[:, :, 1] * im[:, 1:2]
         return torch.cat([out_re, out_im], 1)
+
+
+def with_mask_output(model: AMSSNet) -> AMSSNet:
+    """A copy of a trained model that also has the mask output, initialised to zero: the
+    same output as `model` until the mask is trained."""
+    import dataclasses
+
+    new = AMSSNet(dataclasses.replace(model.cfg, mask_output=True))
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("mask.") for k in missing):
+        raise ValueError(f"cannot add a mask output: missing {missing}, unexpected {unexpected}")
+    return new.train(model.training)
 
 
 def _interp_matrix(bands: int, freq: int) -> torch.Tensor:

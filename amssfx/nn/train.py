@@ -1,6 +1,7 @@
 """Training loop: random remixes, a signal-to-distortion loss on complex spectrograms, resumable checkpoints."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -13,12 +14,12 @@ import torch
 from ..data.dataset import RemixDataset, StemBank
 from . import checkpoint
 from .config import CONFIGS, ModelConfig
-from .model import AMSSNet
+from .model import AMSSNet, with_mask_output
 from .spec import stft
 
 
 def _to_torch(batch):
-    inp, tgt, tok, _ = batch
+    inp, tgt, tok = batch[:3]
     return torch.from_numpy(inp), torch.from_numpy(tgt), torch.from_numpy(tok)
 
 
@@ -33,37 +34,59 @@ LOSS = "neg_sdr_db"
 SDR_FLOOR = 1e-3
 
 
-def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of -10*log10(sum ref^2 / sum (ref - est)^2), floored by the input's energy."""
+def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """Mean over the batch of -10*log10(sum ref^2 / sum (ref - est)^2), floored by the input's
+    energy; reduce=False: one value per example."""
     dims = tuple(range(1, ref.dim()))
     floor = SDR_FLOOR * inp.pow(2).sum(dims) + 1e-12
     err = (est - ref).pow(2).sum(dims) + floor
-    return torch.mean(10.0 * torch.log10(err / (ref.pow(2).sum(dims) + floor)))
+    per_example = 10.0 * torch.log10(err / (ref.pow(2).sum(dims) + floor))
+    return per_example.mean() if reduce else per_example
 
 
-def spec_loss(model, inp, tgt, tok, bf16: bool = False) -> torch.Tensor:
+def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True) -> torch.Tensor:
     """The loss of one batch. bf16: the network runs under bfloat16 autocast (convolutions and
     matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32."""
     cfg = getattr(model, "cfg", None) or model._orig_mod.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         est = model(x, tok)
-    return sdr_loss(est.float(), y, x)
+    return sdr_loss(est.float(), y, x, reduce)
 
 
 @torch.no_grad()
-def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> float:
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for parameters and floating buffers (the
+    batch-norm statistics); integer buffers (batch counters) are copied."""
+    for e, m in zip(ema.parameters(), model.parameters()):
+        e.lerp_(m.detach(), 1.0 - decay)
+    for e, m in zip(ema.buffers(), model.buffers()):
+        if e.dtype.is_floating_point:
+            e.lerp_(m, 1.0 - decay)
+        else:
+            e.copy_(m)
+
+
+@torch.no_grad()
+def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> tuple[float, dict[str, float]]:
+    """Mean loss over `examples` fixed examples, and the mean per task family."""
     model.eval()
-    losses = [spec_loss(model, *_to_torch(data.batch(i, batch))[:3]).item() for i in range(0, examples, batch)]
+    losses, families = [], []
+    for i in range(0, examples, batch):
+        b = data.batch(i, min(batch, examples - i))
+        losses += spec_loss(model, *_to_torch(b), reduce=False).tolist()
+        families += [q.family for q in b[3]]
     model.train()
-    return float(np.mean(losses))
+    by_family = {f: float(np.mean([l for l, g in zip(losses, families) if g == f])) for f in sorted(set(families))}
+    return float(np.mean(losses)), by_family
 
 
 def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "small",
           hours: float = 1.0, batch: int = 8, lr: float = 5e-4, threads: int = 2,
           checkpoint_minutes: float = 5.0, valid_examples: int = 192, init: str | None = None,
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
-          warmup_steps: int = 200, bf16: bool = False) -> dict:
+          warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
+          mask_output: bool = False, mask_lr_mult: float = 10.0) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -71,24 +94,41 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     by ~5 dB, so 64 examples left the mean uncertain by more than a few minutes of training
     change it. The optimizer state is resumed only if it was made with the same loss; otherwise
     (a run that started under another loss) Adam starts afresh, with `warmup_steps` of linear
-    warm-up."""
+    warm-up.
+
+    ema_decay: an exponential moving average of the weights (half-life ~700 steps at 0.999) is
+    kept beside the trained weights, saved as `model_ema.pt` and validated alike. Averaging
+    the last stretch of a constant-rate run smooths out the step-to-step noise of the weights;
+    which of the two files ships is decided by the evaluation.
+
+    mask_output: start from `init` with the mask output added (zero, so the start is `init`'s
+    output). The mask's weights learn at `mask_lr_mult` times the rate: they start from zero
+    under a network whose other weights are already trained, and at the low rate of a
+    fine-tuning run Adam would move them by only ~lr per step."""
     from tqdm import tqdm
 
     torch.set_num_threads(threads)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     ckpt, state_path, log_path = run / "model.pt", run / "train_state.pt", run / "log.jsonl"
+    ema_path = run / "model_ema.pt"
     if ckpt.exists():
         model = checkpoint.load(ckpt)
     elif init:
         model = checkpoint.load(init)
+        if mask_output and not model.cfg.mask_output:
+            model = with_mask_output(model)
     else:
         cfg = CONFIGS[config] if isinstance(config, str) else config
         torch.manual_seed(0)
         model = AMSSNet(cfg)
     cfg = model.cfg
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    groups = {True: [], False: []}
+    for name, p in model.named_parameters():
+        groups[name.startswith("mask.")].append(p)
+    opt = torch.optim.Adam([{"params": groups[False], "lr_mult": 1.0}]
+                           + ([{"params": groups[True], "lr_mult": mask_lr_mult}] if groups[True] else []), lr=lr)
     step, examples_seen, opt_steps = 0, 0, 0
     if state_path.exists() and ckpt.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -99,9 +139,13 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
 
     def set_lr():
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (opt_steps + 1) / max(warmup_steps, 1))
+            g["lr"] = lr * g.get("lr_mult", 1.0) * min(1.0, (opt_steps + 1) / max(warmup_steps, 1))
 
     set_lr()
+    ema_model = checkpoint.load(ema_path) if ema_path.exists() and ckpt.exists() else copy.deepcopy(model)
+    if ema_model.cfg != cfg:
+        raise ValueError(f"{ema_path} was made with another configuration than {ckpt}")
+    ema_model.train()
     # torch.compile fuses the many small elementwise ops around the convs (~1.25x per step on
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
@@ -113,14 +157,16 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     bar = tqdm(desc="train", unit="step", disable=not progress, mininterval=10)
     ema = None
 
-    def save_all(valid_loss: float | None):
+    def save_all(valid: tuple[float, dict], valid_ema: tuple[float, dict]):
         checkpoint.save(model, ckpt, {"step": step, "examples": examples_seen})
+        checkpoint.save(ema_model, ema_path, {"step": step, "examples": examples_seen, "ema_decay": ema_decay})
         tmp = state_path.with_name("train_state.pt.tmp")
         torch.save({"optimizer": opt.state_dict(), "step": step, "examples": examples_seen, "loss": LOSS,
                     "opt_steps": opt_steps}, tmp)
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
-               "valid_loss": valid_loss}
+               "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
+               "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -136,6 +182,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
+        ema_update(ema_model, model, ema_decay)
         opt_steps += 1
         set_lr()
         step += 1
@@ -146,9 +193,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         bar.set_postfix(loss=f"{ema:.4g}", ex_per_s=f"{rate:.2f}")
         if time.time() - last_ckpt > checkpoint_minutes * 60:
             v = validate(model, valid, valid_examples, batch)
-            save_all(v)
+            save_all(v, validate(ema_model, valid, valid_examples, batch))
             last_ckpt = time.time()
     prefetch.shutdown(cancel_futures=True)
     v = validate(model, valid, valid_examples, batch)
-    save_all(v)
-    return {"step": step, "examples": examples_seen, "train_loss": ema, "valid_loss": v}
+    v_ema = validate(ema_model, valid, valid_examples, batch)
+    save_all(v, v_ema)
+    return {"step": step, "examples": examples_seen, "train_loss": ema, "valid_loss": v[0], "valid_loss_ema": v_ema[0]}

@@ -1,0 +1,58 @@
+"""The evaluation protocol: per-family SDRs, gain over identity, and the markdown table."""
+import numpy as np
+import pytest
+
+from amssfx.engine import Engine
+from amssfx.evaluate import FAMILIES, evaluate_families, markdown
+from amssfx.tasks import global_dsp
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory):
+    """Two 3 s songs whose four stems are independent noises of different colours."""
+    root = tmp_path_factory.mktemp("bank")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        stems = 0.1 * rng.standard_normal((4, 2, 3 * 44100))
+        stems[2] = np.cumsum(stems[2], -1) * 0.02  # a low, bass-like stem
+        np.save(root / f"song_{i:010d}.npy", stems.astype(np.float32))
+    return root
+
+
+def test_identity_model_gains_nothing(identity_onnx, bank):
+    rows = evaluate_families(Engine(identity_onnx), bank, clips=2, seconds=1.0, seed=0)
+    assert list(rows) == list(FAMILIES)
+    for f, r in rows.items():
+        assert abs(r["model"] - r["identity"]) < 0.01, f  # the STFT round trip is below -90 dB
+        assert sum(c for _, c in r["gain_by_targets"].values()) == 2
+    # Identity is a poor answer to a query that changes the mix: a finite, low SDR.
+    assert rows["separate"]["identity"] < 10 and np.isfinite(rows["separate"]["identity"])
+
+
+class GlobalDSP:
+    """A stand-in engine that answers every query with the global DSP baseline."""
+
+    def params(self, q):
+        return q
+
+    def process_array(self, x, sr, q):
+        return global_dsp(x, q)
+
+
+def test_model_column_is_the_system_s_output(bank):
+    rows = evaluate_families(GlobalDSP(), bank, clips=3, seconds=1.0, seed=1)
+    for f, r in rows.items():
+        assert r["model"] == pytest.approx(r["global_dsp"], abs=1e-9), f
+    # The baseline really edits: its SDR is not identity's.
+    assert abs(rows["volume_up"]["global_dsp"] - rows["volume_up"]["identity"]) > 0.1
+
+
+def test_markdown_tables(bank, identity_onnx):
+    rows = evaluate_families(Engine(identity_onnx), bank, clips=3, seconds=1.0, seed=2)
+    meta = {"model": "identity.onnx", "config": "identity", "sha256": "0" * 64, "clips": 3, "seconds": 1.0,
+            "seed": 2, "soundfont": "FluidR3_GM", "date": "2026-01-01"}
+    text = markdown(rows, [], meta)
+    lines = text.splitlines()
+    family_rows = [l for l in lines if l.startswith("| ") and l.split(" | ")[0][2:] in FAMILIES]
+    assert len(family_rows) == 2 * len(FAMILIES)  # the main table and the by-number-of-sources table
+    assert "gain over identity" in text and "1 source" in text
