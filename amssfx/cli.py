@@ -223,6 +223,25 @@ def cmd_flops(args) -> int:
     return 0
 
 
+def _family_weights(text: str) -> dict[str, float]:
+    from .data.dataset import TRAIN_FAMILIES
+
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, sep, w = item.partition("=")
+        name = name.strip()
+        if not sep or name not in TRAIN_FAMILIES:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected FAMILY=WEIGHT with FAMILY one of "
+                                             f"{', '.join(TRAIN_FAMILIES)}")
+        try:
+            out[name] = float(w)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: the weight is not a number") from None
+        if not out[name] >= 0:
+            raise argparse.ArgumentTypeError(f"{item!r}: the weight must be 0 or more")
+    return out
+
+
 def cmd_train(args) -> int:
     from .data.render import render_bank
     from .nn.train import train
@@ -234,7 +253,7 @@ def cmd_train(args) -> int:
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
-                mask_output=args.mask_output)
+                mask_output=args.mask_output, family_weights=args.family_weights)
     print(res)
     return 0
 
@@ -346,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bfloat16 autocast for the forward pass (much faster on CPUs with AVX512-BF16)")
     s.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the weight average saved as model_ema.pt beside model.pt")
+    s.add_argument("--family-weights", type=_family_weights, metavar="FAMILY=W,...",
+                   help="draw these task families W times as often as the others, e.g. lowpass=2,highpass=2")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.set_defaults(fn=cmd_train)

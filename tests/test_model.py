@@ -185,6 +185,37 @@ def test_dataset_is_a_map_style_dataset(tmp_path):
     assert np.array_equal(a[0], b[0]) and a[3] == b[3]  # deterministic per (seed, index)
 
 
+def test_family_weights_shift_the_draw(tmp_path):
+    from collections import Counter
+
+    from amssfx.data.dataset import TRAIN_FAMILIES, random_query
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    uniform = Counter(random_query(rng).family for _ in range(n))
+    weights = [3.0 if f == "lowpass" else 0.0 if f == "mute" else 1.0 for f in TRAIN_FAMILIES]
+    weighted = Counter(random_query(rng, TRAIN_FAMILIES, weights).family for _ in range(n))
+    assert abs(uniform["lowpass"] / n - 1 / 8) < 0.02
+    assert abs(weighted["lowpass"] / n - 3 / 9) < 0.03 and weighted["mute"] == 0
+
+
+def test_family_weights_are_checked(tmp_path):
+    import argparse
+
+    from amssfx.cli import _family_weights
+    from amssfx.data.dataset import RemixDataset, StemBank
+
+    np.save(tmp_path / "song_0000000000.npy", np.zeros((4, 2, 5000), np.float32))
+    with pytest.raises(ValueError, match="unknown families"):
+        RemixDataset(StemBank(tmp_path), 4096, family_weights={"reverse": 2.0})
+    with pytest.raises(ValueError, match="all be zero"):
+        RemixDataset(StemBank(tmp_path), 4096, families=("mute",), family_weights={"mute": 0.0})
+    assert _family_weights("lowpass=2, highpass=1.5") == {"lowpass": 2.0, "highpass": 1.5}
+    for bad in ("lowpass", "echo=2", "lowpass=x", "lowpass=-1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _family_weights(bad)
+
+
 def _noise_banks(root) -> None:
     """Two tiny stem banks, `train` and `valid`, of noise songs under `root`."""
     rng = np.random.default_rng(0)

@@ -12,9 +12,14 @@ from .render import STEMS
 TRAIN_FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
 
 
-def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES) -> Query:
-    """A family drawn uniformly, then a non-empty target set and the family's parameter."""
-    family = str(rng.choice(families))
+def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES, weights=None) -> Query:
+    """A family drawn uniformly (or in proportion to `weights`), then a non-empty target set
+    and the family's parameter."""
+    if weights is None:
+        family = str(rng.choice(families))
+    else:
+        p = np.asarray(weights, np.float64)
+        family = str(rng.choice(families, p=p / p.sum()))
     while True:
         targets = tuple(s for s in SOURCES if rng.random() < 0.5)
         if targets:
@@ -54,9 +59,21 @@ class RemixDataset:
     """
 
     def __init__(self, bank: StemBank, segment_samples: int, seed: int = 0,
-                 families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1):
+                 families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1,
+                 family_weights: dict[str, float] | None = None):
         self.bank, self.segment = bank, segment_samples
         self.seed, self.families = seed, families
+        if family_weights is not None:
+            unknown = set(family_weights) - set(families)
+            if unknown:
+                raise ValueError(f"family weights name unknown families: {sorted(unknown)}")
+            if any(w < 0 for w in family_weights.values()):
+                raise ValueError("family weights must not be negative")
+            self.weights = [float(family_weights.get(f, 1.0)) for f in families]
+            if sum(self.weights) <= 0:
+                raise ValueError("family weights must not all be zero")
+        else:
+            self.weights = None
         self.level_db, self.drop_prob = level_db, drop_prob
 
     def stems(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -76,7 +93,7 @@ class RemixDataset:
         """(input (2, n), target (2, n), tokens (words,), query)."""
         rng = np.random.default_rng([self.seed, index])
         stems = self.stems(rng)
-        q = random_query(rng, self.families)
+        q = random_query(rng, self.families, self.weights)
         inp, tgt = make_pair(stems, q)
         return inp, tgt, np.asarray(encode(q), np.int64), q
 

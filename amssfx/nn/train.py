@@ -86,7 +86,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           checkpoint_minutes: float = 5.0, valid_examples: int = 192, init: str | None = None,
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
-          mask_output: bool = False, mask_lr_mult: float = 10.0) -> dict:
+          mask_output: bool = False, mask_lr_mult: float = 10.0,
+          family_weights: dict[str, float] | None = None) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -104,7 +105,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     mask_output: start from `init` with the mask output added (zero, so the start is `init`'s
     output). The mask's weights learn at `mask_lr_mult` times the rate: they start from zero
     under a network whose other weights are already trained, and at the low rate of a
-    fine-tuning run Adam would move them by only ~lr per step."""
+    fine-tuning run Adam would move them by only ~lr per step.
+
+    family_weights: draw training queries of these families more (or less) often than the
+    rest (weight 1); validation always draws them uniformly."""
     from tqdm import tqdm
 
     torch.set_num_threads(threads)
@@ -149,7 +153,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     # torch.compile fuses the many small elementwise ops around the convs (~1.25x per step on
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
-    data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step)
+    data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
     deadline = time.time() + hours * 3600
     last_ckpt = time.time()
