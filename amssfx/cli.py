@@ -246,6 +246,8 @@ def cmd_train(args) -> int:
     from .data.render import render_bank
     from .nn.train import train
 
+    if args.mask_output and not args.init:
+        raise UsageError("--mask-output adds a mask to the model given by --init")
     for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
@@ -253,7 +255,8 @@ def cmd_train(args) -> int:
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
-                mask_output=args.mask_output, family_weights=args.family_weights)
+                mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
+                family_weights=args.family_weights)
     print(res)
     return 0
 

@@ -55,6 +55,10 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "unknown effect type 'wobble'" in msg
     one_line_error(run_cli("process", short_wav, "--bogus"), 2)
     assert not out.exists()
+    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--mask-output"), 2)
+    assert "--init" in msg and not (tmp_path / "run").exists()
+    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--family-weights", "echo=2"), 2)
+    assert "echo" in msg
 
 
 def test_runtime_errors_exit_1(short_wav, tmp_path):

@@ -86,7 +86,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           checkpoint_minutes: float = 5.0, valid_examples: int = 192, init: str | None = None,
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
-          mask_output: bool = False, mask_lr_mult: float = 10.0,
+          mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
@@ -103,9 +103,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     which of the two files ships is decided by the evaluation.
 
     mask_output: start from `init` with the mask output added (zero, so the start is `init`'s
-    output). The mask's weights learn at `mask_lr_mult` times the rate: they start from zero
-    under a network whose other weights are already trained, and at the low rate of a
-    fine-tuning run Adam would move them by only ~lr per step.
+    output). mask_lr_mult: the mask's weights learn at this multiple of the rate (the CLI uses
+    10 when it adds a mask to a trained model: the mask starts from zero under weights that are
+    already trained, at the low rate of a fine-tuning run). The multiple is kept in the
+    optimizer state, so a resumed run keeps it.
 
     family_weights: draw training queries of these families more (or less) often than the
     rest (weight 1); validation always draws them uniformly."""
