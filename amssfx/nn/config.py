@@ -68,9 +68,16 @@ PAPER = ModelConfig(name="paper", n_fft=4096, hop=1024, frames=128, channels=24,
 SMALL = ModelConfig(name="small", n_fft=2048, hop=512, frames=128, channels=8, n_down=3,
                     tfc_layers=2, tdf_bottleneck=16, num_heads=4, num_lach=4)
 
+# `small_mask`: `small` with the complex mask output (model.py) beside the mapping output, at
+# the same cost (+0.01 GFLOP/s). Trained from scratch side by side with `small` (same data, rate
+# and seed), it was 0.8 dB ahead in validation SDR after 6.7k examples, most on the filter
+# families and mute. It is trained in training/small_mask to replace `small` once it is better.
+SMALL_MASK = ModelConfig(name="small_mask", n_fft=2048, hop=512, frames=128, channels=8, n_down=3,
+                         tfc_layers=2, tdf_bottleneck=16, num_heads=4, num_lach=4, mask_output=True)
+
 # A tiny configuration for tests and for exercising the runtime with random weights.
 TINY = ModelConfig(name="tiny", n_fft=512, hop=128, frames=32, channels=4, n_down=2,
                    tfc_layers=1, tdf_bottleneck=8, num_heads=2, num_lach=2,
                    embed_dim=8, text_hidden=8, direct_bands=16)
 
-CONFIGS = {c.name: c for c in (PAPER, SMALL, TINY)}
+CONFIGS = {c.name: c for c in (PAPER, SMALL, SMALL_MASK, TINY)}
