@@ -129,14 +129,15 @@ class SoundDeviceOutput:
     from that buffer and never runs Python. A Python callback would need the GIL and a CPU within
     one device period (23 ms for JACK at 1024 frames); on two busy vCPUs it missed that a few
     times in three minutes of preview next to a full-speed export, while the writer's stalls
-    (up to ~60 ms, measured) are absorbed by the queue. The writer never blocks in PortAudio:
+    are absorbed by the queue. The queue is 100 ms: stalls of up to ~60 ms were measured often,
+    and a 60 ms queue still ran dry 4 times in one 3-minute run. The writer never blocks in PortAudio:
     it writes only what fits, so a device that stops consuming is noticed, not waited on.
     """
 
     STALL_SECONDS = 2.0  # a device that takes nothing for this long has stopped
 
     def __init__(self, sample_rate: int | None = None, channels: int = 2, blocksize: int = 256,
-                 device=None, latency: str | float = "high", queue_seconds: float = 0.06):
+                 device=None, latency: str | float = "high", queue_seconds: float = 0.1):
         try:
             import sounddevice as sd
         except (ImportError, OSError) as e:
