@@ -211,7 +211,7 @@ def test_family_weights_are_checked(tmp_path):
     with pytest.raises(ValueError, match="all be zero"):
         RemixDataset(StemBank(tmp_path), 4096, families=("mute",), family_weights={"mute": 0.0})
     assert _family_weights("lowpass=2, highpass=1.5") == {"lowpass": 2.0, "highpass": 1.5}
-    for bad in ("lowpass", "echo=2", "lowpass=x", "lowpass=-1"):
+    for bad in ("lowpass", "echo=2", "lowpass=x", "lowpass=-1", "lowpass=nan", "mute=inf"):
         with pytest.raises(argparse.ArgumentTypeError):
             _family_weights(bad)
 

@@ -31,6 +31,21 @@ def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES, weights=None
     return Query(family, targets)
 
 
+def family_weight_list(family_weights: dict[str, float], families=TRAIN_FAMILIES) -> list[float]:
+    """The draw weight of each of `families` (1 where unnamed); ValueError for an unknown
+    family, a weight that is negative or not finite, or weights that are all zero."""
+    unknown = set(family_weights) - set(families)
+    if unknown:
+        raise ValueError(f"family weights name unknown families: {sorted(unknown)}; "
+                         f"known: {', '.join(families)}")
+    weights = [float(family_weights.get(f, 1.0)) for f in families]
+    if not all(np.isfinite(w) and w >= 0 for w in weights):
+        raise ValueError("family weights must be finite numbers, 0 or more")
+    if sum(weights) <= 0:
+        raise ValueError("family weights must not all be zero")
+    return weights
+
+
 def level_stem(x: np.ndarray, rng: np.random.Generator, level_db=(-28.0, -14.0)) -> np.ndarray:
     """Scale a stem (in place) to a random RMS level in dBFS; near-silent stems become silent."""
     rms = float(np.sqrt(np.mean(x * x)))
@@ -63,17 +78,7 @@ class RemixDataset:
                  family_weights: dict[str, float] | None = None):
         self.bank, self.segment = bank, segment_samples
         self.seed, self.families = seed, families
-        if family_weights is not None:
-            unknown = set(family_weights) - set(families)
-            if unknown:
-                raise ValueError(f"family weights name unknown families: {sorted(unknown)}")
-            if any(w < 0 for w in family_weights.values()):
-                raise ValueError("family weights must not be negative")
-            self.weights = [float(family_weights.get(f, 1.0)) for f in families]
-            if sum(self.weights) <= 0:
-                raise ValueError("family weights must not all be zero")
-        else:
-            self.weights = None
+        self.weights = None if family_weights is None else family_weight_list(family_weights, families)
         self.level_db, self.drop_prob = level_db, drop_prob
 
     def stems(self, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from .. import stft
 from ..query import MAX_TOKENS, VOCABULARY
@@ -72,8 +72,7 @@ SMALL = ModelConfig(name="small", n_fft=2048, hop=512, frames=128, channels=8, n
 # the same cost (+0.01 GFLOP/s). Trained from scratch side by side with `small` (same data, rate
 # and seed), it was 0.8 dB ahead in validation SDR after 6.7k examples, most on the filter
 # families and mute. It is trained in training/small_mask to replace `small` once it is better.
-SMALL_MASK = ModelConfig(name="small_mask", n_fft=2048, hop=512, frames=128, channels=8, n_down=3,
-                         tfc_layers=2, tdf_bottleneck=16, num_heads=4, num_lach=4, mask_output=True)
+SMALL_MASK = replace(SMALL, name="small_mask", mask_output=True)
 
 # A tiny configuration for tests and for exercising the runtime with random weights.
 TINY = ModelConfig(name="tiny", n_fft=512, hop=128, frames=32, channels=4, n_down=2,
