@@ -197,10 +197,10 @@ class SoundDeviceOutput:
         return max(last, 1)
 
     def _write_loop(self, callback: Callable[[np.ndarray], None]) -> None:
-        buf = np.zeros((self.blocksize, self.channels), np.float32)
         try:
             self.capacity = cap = self._drained_capacity()
-            target = min(self.queue, cap - self.blocksize)
+            target = max(self.blocksize, min(self.queue, cap - self.blocksize))
+            buf = np.zeros((target, self.channels), np.float32)
             wrote = False
             last_progress, last_avail = time.perf_counter(), -1
             while not self._stopping.is_set():
@@ -210,7 +210,8 @@ class SoundDeviceOutput:
                     last_progress, last_avail = now, avail
                 elif now - last_progress > self.STALL_SECONDS:
                     raise DeviceError("the audio device stopped taking audio")
-                if cap - avail > target:
+                missing = target - (cap - avail)
+                if missing < self.blocksize:
                     time.sleep(0.002)
                     continue
                 # An empty buffer means the device ran out and played silence (JACK's blocking
@@ -218,8 +219,11 @@ class SoundDeviceOutput:
                 # Counted conservatively: a buffer that reached exactly zero between two periods
                 # counts too.
                 drained = wrote and avail >= cap
-                callback(buf)
-                underflowed = self.stream.write(buf)
+                # Everything missing in one call (whole blocks): after a stall of the writer the
+                # queue is refilled at once, not one block per turn of this loop.
+                block = buf[:missing - missing % self.blocksize]
+                callback(block)
+                underflowed = self.stream.write(block)
                 if drained or (wrote and underflowed):
                     self.status_underflows += 1
                 wrote = True
@@ -272,7 +276,8 @@ def _close_quietly(stream) -> None:
 
 @dataclass
 class PlayStats:
-    underruns: int = 0
+    underruns: int = 0  # gaps heard: the renderer was late (ring_underruns) or the device ran dry
+    ring_underruns: int = 0
     seconds_played: float = 0.0
     warnings: list[str] = field(default_factory=list)
     change_latencies_s: list[float] = field(default_factory=list)
@@ -404,6 +409,7 @@ class Player:
                 self.finished.set()
             elif self._primed:
                 self.stats.underruns += 1
+                self.stats.ring_underruns += 1
 
     # ---- render worker --------------------------------------------------------------------------
     def _new_pipeline(self, source_pos: int, snap: Snapshot):

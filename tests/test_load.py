@@ -50,12 +50,13 @@ played = p.ring.read_pos / p.out_rate
 stop.set()
 p.stop()
 exporter.join()  # never leave onnxruntime running in a thread at interpreter exit
-print(json.dumps({{"underruns": p.stats.underruns, "elapsed": elapsed, "played": played, "changes": k,
+print(json.dumps({{"underruns": p.stats.underruns, "ring_underruns": p.stats.ring_underruns, "elapsed": elapsed, "played": played, "changes": k,
                   "rss": rss}}))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=LOAD_SECONDS + 120)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("preview under load:", {k: v for k, v in res.items() if k != "rss"})  # shown with -s
     # The device's thread copies from PortAudio's buffer and never waits for Python; the writer's
     # stalls on the busy machine are absorbed by what it keeps queued. Not always: clean-clone runs
     # on this 2-vCPU machine gave 0, 4 (60 ms queue) and 1 (100 ms queue) underruns in 3 minutes,
