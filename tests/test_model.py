@@ -294,6 +294,39 @@ def test_sdr_loss_is_minus_the_evaluation_sdr():
     assert torch.isfinite(silent) and silent.item() > 20
 
 
+def test_training_stops_on_sigterm_with_a_checkpoint(tmp_path):
+    """SIGTERM (or Ctrl+C) ends training after the current step with a last checkpoint."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    _noise_banks(tmp_path)
+    run = tmp_path / "run"
+    code = (f"from amssfx.nn.train import train; train({str(run)!r}, {str(tmp_path / 'train')!r}, "
+            f"{str(tmp_path / 'valid')!r}, 'tiny', hours=1, batch=2, valid_examples=2, progress=False, "
+            f"checkpoint_minutes=0.02, threads=1)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (run / "log.jsonl").exists():  # the first timed checkpoint: training is under way
+            assert proc.poll() is None and time.time() - t0 < 120, proc.stderr.read() if proc.poll() else "slow"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping after this step" in err
+    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    # the timed checkpoint(s), then the one written on the way out, which the state matches
+    assert len(log) >= 2 and log[-1]["step"] == state["step"] >= log[-2]["step"] >= 1
+
+
 def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
     import numpy as np
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +82,39 @@ def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> t
     model.train()
     by_family = {f: float(np.mean([l for l, g in zip(losses, families) if g == f])) for f in sorted(set(families))}
     return float(np.mean(losses)), by_family
+
+
+class _StopRequest:
+    """Ctrl+C or SIGTERM ends training after the current step, with a last checkpoint, instead of
+    losing the steps since the previous one. Handlers are installed only on the main thread (the
+    only one Python delivers signals to) and restored by `with` (or at the latest on exit)."""
+
+    def __init__(self):
+        self.requested = False
+        self.saving = False  # a checkpoint being written is never cut short
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested and not self.saving:  # asked twice: stop now
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this step and writing a checkpoint "
+              "(again to stop at once)", file=sys.stderr, flush=True)
+
+    def restore(self):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.restore()
 
 
 def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "small",
@@ -162,7 +198,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     bar = tqdm(desc="train", unit="step", disable=not progress, mininterval=10)
     ema = None
 
+    stop = _StopRequest()
+
     def save_all(valid: tuple[float, dict], valid_ema: tuple[float, dict]):
+        stop.saving = True
         checkpoint.save(model, ckpt, {"step": step, "examples": examples_seen})
         checkpoint.save(ema_model, ema_path, {"step": step, "examples": examples_seen, "ema_decay": ema_decay})
         tmp = state_path.with_name("train_state.pt.tmp")
@@ -174,34 +213,37 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
+        stop.saving = False
 
     # The next batch is remixed on a thread while the model trains on this one (numpy and
     # scipy's filters release the GIL; the remix costs about a quarter of a step).
     prefetch = ThreadPoolExecutor(max_workers=1)
     pending = prefetch.submit(data.batch, step * batch, batch)
-    while time.time() < deadline and (max_steps is None or step < max_steps):
-        inp, tgt, tok = _to_torch(pending.result())
-        pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
-        loss = spec_loss(net, inp, tgt, tok, bf16)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        ema_update(ema_model, model, ema_decay)
-        opt_steps += 1
-        set_lr()
-        step += 1
-        examples_seen += batch
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        rate = (examples_seen - ex0) / max(time.time() - t0, 1e-6)
-        bar.update(1)
-        bar.set_postfix(loss=f"{ema:.4g}", ex_per_s=f"{rate:.2f}")
-        if time.time() - last_ckpt > checkpoint_minutes * 60:
-            v = validate(model, valid, valid_examples, batch)
-            save_all(v, validate(ema_model, valid, valid_examples, batch))
-            last_ckpt = time.time()
-    prefetch.shutdown(cancel_futures=True)
-    v = validate(model, valid, valid_examples, batch)
-    v_ema = validate(ema_model, valid, valid_examples, batch)
-    save_all(v, v_ema)
+    with stop:
+        while time.time() < deadline and (max_steps is None or step < max_steps) and not stop.requested:
+            inp, tgt, tok = _to_torch(pending.result())
+            pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
+            loss = spec_loss(net, inp, tgt, tok, bf16)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            ema_update(ema_model, model, ema_decay)
+            opt_steps += 1
+            set_lr()
+            step += 1
+            examples_seen += batch
+            ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+            rate = (examples_seen - ex0) / max(time.time() - t0, 1e-6)
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema:.4g}", ex_per_s=f"{rate:.2f}")
+            if time.time() - last_ckpt > checkpoint_minutes * 60:
+                v = validate(model, valid, valid_examples, batch)
+                save_all(v, validate(ema_model, valid, valid_examples, batch))
+                last_ckpt = time.time()
+        prefetch.shutdown(cancel_futures=True)
+        bar.close()
+        v = validate(model, valid, valid_examples, batch)
+        v_ema = validate(ema_model, valid, valid_examples, batch)
+        save_all(v, v_ema)
     return {"step": step, "examples": examples_seen, "train_loss": ema, "valid_loss": v[0], "valid_loss_ema": v_ema[0]}
