@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from amssfx.nn import checkpoint
-from amssfx.nn.config import PAPER, SMALL, TINY, ModelConfig
+from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, ModelConfig
 from amssfx.nn.flops import gflop_per_second
 from amssfx.nn.model import AMSSNet, solo_mask
 from amssfx.nn.spec import stft
@@ -32,8 +32,9 @@ def test_shapes(cfg, frames):
 
 
 def test_small_budget_and_channels():
-    assert gflop_per_second(SMALL) <= 3.0
-    assert SMALL.num_heads * SMALL.num_lach >= 16 and SMALL.num_heads >= 4 and SMALL.num_lach >= 4
+    for cfg in (SMALL, SMALL_MASK):  # SMALL_MASK is the default, bundled configuration
+        assert gflop_per_second(cfg) <= 3.0
+        assert cfg.num_heads * cfg.num_lach >= 16 and cfg.num_heads >= 4 and cfg.num_lach >= 4
     assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)
     assert 2 * PAPER.n_down + 1 == 9
 
