@@ -229,11 +229,9 @@ def _family_weights(text: str) -> dict[str, float]:
 
     out = {}
     for item in filter(None, text.split(",")):
-        name, sep, w = item.partition("=")
+        name, _, w = item.partition("=")
         try:
-            if not sep:
-                raise ValueError
-            out[name.strip()] = float(w)
+            out[name.strip()] = float(w)  # no "=": w is "", not a number either
         except ValueError:
             raise argparse.ArgumentTypeError(f"{item!r}: expected FAMILY=WEIGHT with a number as WEIGHT") from None
     try:

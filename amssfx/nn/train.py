@@ -86,16 +86,13 @@ def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> t
 
 class _StopRequest:
     """Ctrl+C or SIGTERM ends training after the current step, with a last checkpoint, instead of
-    losing the steps since the previous one. Handlers are installed only on the main thread (the
-    only one Python delivers signals to) and restored by `with` (or at the latest on exit)."""
+    losing the steps since the previous one. Within `with`, on the main thread (the only one Python
+    delivers signals to); the previous handlers come back when the block ends."""
 
     def __init__(self):
         self.requested = False
         self.saving = False  # a checkpoint being written is never cut short
         self._old = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame):
         if self.requested and not self.saving:  # asked twice: stop now
@@ -111,6 +108,9 @@ class _StopRequest:
         self._old = {}
 
     def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc):
