@@ -31,13 +31,14 @@ def _rtf_torch(ckpt: Path, seconds: float, threads: int | None) -> float | None:
         import torch
 
         from .nn import checkpoint
+        from .nn.inference import for_inference
         from .nn.spec import istft, stft
         from .query import encode
     except ImportError:
         return None
     if threads:
         torch.set_num_threads(threads)
-    model = checkpoint.load(ckpt)
+    model = for_inference(checkpoint.load(ckpt))  # the graph that is exported, so both run the same function
     cfg = model.cfg
     x = torch.randn(1, 2, cfg.chunk_samples) * 0.1
     tok = torch.tensor([encode("apply heavy lowpass to drums")])

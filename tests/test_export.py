@@ -76,3 +76,15 @@ def test_metadata_carries_the_contract(tiny_model):
         TINY.n_fft, TINY.hop, TINY.frames, TINY.num_heads, TINY.num_lach, "tiny")
     assert c.checkpoint_sha256 == checkpoint.sha256(ckpt)
     assert c.sample_rate == 44100 and c.vocabulary[0] == "<pad>"
+
+
+def test_graph_convolves_no_concatenation(tiny_model):
+    """The export writes the inference form: no conv reads a concatenation (amssfx.nn.inference)."""
+    import onnx
+
+    _, onnx_path = tiny_model
+    graph = onnx.load(str(onnx_path)).graph
+    concat_outputs = {o for n in graph.node if n.op_type == "Concat" for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) > 10
+    assert not [n.name for n in convs if n.input[0] in concat_outputs]

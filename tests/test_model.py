@@ -103,6 +103,42 @@ def test_adding_the_mask_output_keeps_a_model_s_output():
         assert m(x, tokens(), torch.zeros(1, TINY.num_heads, TINY.num_lach), torch.zeros(1)).abs().max() == 0
 
 
+@pytest.mark.parametrize("cfg", [TINY, dataclasses.replace(TINY, mask_output=True)])
+def test_inference_form_is_the_same_function(cfg):
+    from amssfx.nn.inference import SplitTFC, for_inference
+    from amssfx.nn.model import TFC
+
+    torch.manual_seed(0)
+    model = AMSSNet(cfg)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # trained-looking statistics and affine terms
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.3, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+        for p in model.agg.proj.parameters():
+            p.normal_()
+        if cfg.mask_output:
+            model.mask.weight.normal_()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    inf = for_inference(model)
+    assert model.training and not inf.training
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    n_tfc = sum(isinstance(m, TFC) for m in model.modules())
+    assert n_tfc == 2 * cfg.n_down + 1
+    assert sum(isinstance(m, SplitTFC) for m in inf.modules()) == n_tfc
+    assert not any(isinstance(m, TFC) for m in inf.modules())
+    model.eval()
+    x = small_input(cfg)
+    mask = torch.rand(1, cfg.num_heads, cfg.num_lach)
+    with torch.no_grad():
+        ref = model(x, tokens(), mask)
+        out = inf(x, tokens(), mask)
+    assert ref.abs().max() > 0.1
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * ref.abs().max().item())
+
+
 def test_text_conditions_the_output(trained_tiny):
     x = small_input(TINY)
     with torch.no_grad():

@@ -54,9 +54,10 @@ class TFC(nn.Module):
             self.convs.append(nn.Sequential(nn.Conv2d(c, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU()))
             c += ch
 
-    def forward(self, x):
-        feats = [x]
-        out = x
+    def forward(self, *parts):
+        """parts: the input as one tensor or as pieces along channels (as a decoder's up and skip)."""
+        feats = list(parts)
+        out = None
         for conv in self.convs:
             out = conv(torch.cat(feats, 1) if len(feats) > 1 else feats[0])
             feats.append(out)
@@ -82,8 +83,8 @@ class TFCTDF(nn.Module):
         self.tfc = TFC(in_ch, ch, cfg.tfc_layers)
         self.tdf = TDF(ch, freq, cfg.tdf_bottleneck)
 
-    def forward(self, x):
-        x = self.tfc(x)
+    def forward(self, *parts):
+        x = self.tfc(*parts)
         return x + self.tdf(x)
 
 
@@ -133,7 +134,7 @@ class DecoderBlock(nn.Module):
     def forward(self, up, skip, words, pad, lach_mask=None):
         b, c, t, f = skip.shape
         h, l = self.h, self.l
-        x = self.extract(torch.cat([up, skip], 1))
+        x = self.extract(up, skip)
         k = self.conv_k(x).reshape(b, h, l, t, f)
         v = self.conv_v(x).reshape(b, h, l, t, f)
         q = self.conv_q(skip).reshape(b, h, c // h, t, f)
