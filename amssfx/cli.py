@@ -247,6 +247,8 @@ def cmd_train(args) -> int:
 
     if args.mask_output and not args.init:
         raise UsageError("--mask-output adds a mask to the model given by --init")
+    if args.widen and not args.init:
+        raise UsageError("--widen widens the model given by --init")
     for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
@@ -255,7 +257,7 @@ def cmd_train(args) -> int:
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
-                family_weights=args.family_weights)
+                family_weights=args.family_weights, widen=args.widen)
     print(res)
     return 0
 
@@ -372,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw these task families W times as often as the others, e.g. lowpass=2,highpass=2")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
+    s.add_argument("--widen", action="store_true",
+                   help="with --init: give that model the level channels of --config (e.g. wide_mask), same output "
+                        "to start, and train it on")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")

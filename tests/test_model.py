@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from amssfx.nn import checkpoint
-from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, ModelConfig
+from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, ModelConfig
 from amssfx.nn.flops import gflop_per_second
 from amssfx.nn.model import AMSSNet, solo_mask
 from amssfx.nn.spec import stft
@@ -21,7 +21,7 @@ def small_input(cfg, frames=None, batch=1):
     return torch.randn(batch, 4, frames or cfg.frames, cfg.freq_bins)
 
 
-@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16),
+@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16), (WIDE_MASK, 16),
                                         (dataclasses.replace(SMALL, mask_output=True), 16)])
 def test_shapes(cfg, frames):
     m = AMSSNet(cfg).eval()
@@ -32,7 +32,7 @@ def test_shapes(cfg, frames):
 
 
 def test_small_budget_and_channels():
-    for cfg in (SMALL, SMALL_MASK):  # SMALL_MASK is the default, bundled configuration
+    for cfg in (SMALL, SMALL_MASK, WIDE_MASK):  # SMALL_MASK is the default, bundled configuration
         assert gflop_per_second(cfg) <= 3.0
         assert cfg.num_heads * cfg.num_lach >= 16 and cfg.num_heads >= 4 and cfg.num_lach >= 4
     assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)
@@ -381,3 +381,73 @@ def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
               progress=False, bf16=True)
     st = torch.load(run / "train_state.pt", weights_only=True)
     assert r["step"] == 3 and st["opt_steps"] == 1 and np.isfinite(r["valid_loss"])
+
+
+def _trained_looking(cfg):
+    torch.manual_seed(0)
+    model = AMSSNet(cfg)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.3, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+        for p in model.agg.proj.parameters():
+            p.normal_()
+        if cfg.mask_output:
+            model.mask.weight.normal_()
+    return model
+
+
+def test_widening_keeps_the_output_and_adds_channels():
+    from amssfx.nn.widen import widen
+
+    base = _trained_looking(dataclasses.replace(TINY, mask_output=True))
+    target = dataclasses.replace(base.cfg, name="tiny_wide", level_channels=(4, 8, 6))
+    wide = widen(base, target)
+    assert wide.cfg == target and wide.training == base.training
+    n_base, n_wide = (sum(p.numel() for p in m.parameters()) for m in (base, wide))
+    assert n_wide > n_base
+    assert wide.enc[1].tfc.convs[0][0].weight.shape[:2] == (8, 8) and wide.mid.tfc.convs[0][0].in_channels == 6
+    x, mask = small_input(TINY), torch.rand(1, TINY.num_heads, TINY.num_lach)
+    for train_mode in (False, True):  # batch statistics too: old channels never read new ones
+        base.train(train_mode)
+        wide.train(train_mode)
+        with torch.no_grad():
+            ref, e_ref = base(x, tokens(), mask, return_energy=True)
+            out, e_out = wide(x, tokens(), mask, return_energy=True)
+        assert ref.abs().max() > 0.1
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * ref.abs().max().item())
+        torch.testing.assert_close(e_out, e_ref, rtol=1e-5, atol=1e-7)
+    # The new channels are live: they compute something, and the loss reaches their outgoing weights.
+    wide.train()
+    feats = {}
+    wide.mid.register_forward_hook(lambda m, i, o: feats.setdefault("mid", o))
+    y = wide(x, tokens(), mask)
+    assert feats["mid"][:, 4:].abs().max() > 0
+    y.pow(2).mean().backward()
+    assert wide.up[0][0].weight.grad[4:].abs().max() > 0
+
+
+def test_widening_refuses_other_changes():
+    from amssfx.nn.widen import widen
+
+    base = AMSSNet(TINY)
+    for target in (dataclasses.replace(TINY, level_channels=(8, 8, 8)),  # level 0 is kept
+                   dataclasses.replace(TINY, level_channels=(4, 2, 4)),  # narrower
+                   dataclasses.replace(TINY, level_channels=(4, 8, 8), num_lach=4)):  # not only channels
+        with pytest.raises(ValueError):
+            widen(base, target)
+
+
+def test_training_can_start_from_a_widened_model(tmp_path):
+    from amssfx.nn.train import train
+
+    _noise_banks(tmp_path)
+    init = checkpoint.save(_trained_looking(TINY).eval(), tmp_path / "init.pt")
+    target = dataclasses.replace(TINY, name="tiny_wide", level_channels=(4, 8, 8))
+    r = train(tmp_path / "run", tmp_path / "train", tmp_path / "valid", target, hours=1, batch=2, max_steps=2,
+              valid_examples=2, progress=False, init=str(init), widen=True)
+    assert r["step"] == 2
+    assert checkpoint.load(tmp_path / "run" / "model.pt").cfg == target

@@ -119,9 +119,9 @@ class Condition(nn.Module):
 class DecoderBlock(nn.Module):
     """Latent Source Channel extractor + SMPoCM + Channel-wise Skip Attention."""
 
-    def __init__(self, cfg: ModelConfig, freq: int, word_dim: int):
+    def __init__(self, cfg: ModelConfig, c: int, freq: int, word_dim: int):
         super().__init__()
-        c, h, l = cfg.channels, cfg.num_heads, cfg.num_lach
+        h, l = cfg.num_heads, cfg.num_lach
         self.h, self.l = h, l
         self.extract = TFCTDF(2 * c, c, freq, cfg)
         self.conv_k = nn.Conv2d(c, h * l, 1)
@@ -158,21 +158,24 @@ class AMSSNet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        c = cfg.channels
-        if c % cfg.num_heads:
-            raise ValueError(f"channels ({c}) must be a multiple of num_heads ({cfg.num_heads})")
+        w = cfg.widths  # channels per level, 0 = full resolution
+        n = cfg.n_down
+        if len(w) != n + 1 or any(ci % cfg.num_heads for ci in w):
+            raise ValueError(f"level channels {w} must be {n + 1} multiples of num_heads ({cfg.num_heads})")
+        c = w[0]
         f0 = cfg.n_fft // 2  # bins after the first 1x2 conv
-        freqs = [f0 // 2 ** i for i in range(cfg.n_down + 1)]
+        freqs = [f0 // 2 ** i for i in range(n + 1)]
         word_dim = 2 * cfg.text_hidden
         self.text = TextEncoder(cfg)
         self.first = nn.Sequential(nn.Conv2d(4, c, (1, 2)), nn.BatchNorm2d(c), nn.ReLU())
-        self.enc = nn.ModuleList([TFCTDF(c, c, freqs[i], cfg) for i in range(cfg.n_down)])
-        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(c, c, 2, stride=2), nn.BatchNorm2d(c), nn.ReLU())
-                                   for _ in range(cfg.n_down)])
-        self.mid = TFCTDF(c, c, freqs[-1], cfg)
-        self.up = nn.ModuleList([nn.Sequential(nn.ConvTranspose2d(c, c, 2, stride=2), nn.BatchNorm2d(c), nn.ReLU())
-                                 for _ in range(cfg.n_down)])
-        self.dec = nn.ModuleList([DecoderBlock(cfg, freqs[cfg.n_down - 1 - i], word_dim) for i in range(cfg.n_down)])
+        self.enc = nn.ModuleList([TFCTDF(w[i], w[i], freqs[i], cfg) for i in range(n)])
+        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(w[i], w[i + 1], 2, stride=2), nn.BatchNorm2d(w[i + 1]),
+                                                 nn.ReLU()) for i in range(n)])
+        self.mid = TFCTDF(w[n], w[n], freqs[n], cfg)
+        # up[i] and dec[i] work at level n - 1 - i (the decoder runs from coarse to fine).
+        self.up = nn.ModuleList([nn.Sequential(nn.ConvTranspose2d(w[n - i], w[n - 1 - i], 2, stride=2),
+                                               nn.BatchNorm2d(w[n - 1 - i]), nn.ReLU()) for i in range(n)])
+        self.dec = nn.ModuleList([DecoderBlock(cfg, w[n - 1 - i], freqs[n - 1 - i], word_dim) for i in range(n)])
         # Output stage: text-conditioned point-wise conv (Agg PoCM), then the last 1x2 layer.
         self.agg = Condition(word_dim, c * c)
         nn.init.zeros_(self.agg.proj.weight)

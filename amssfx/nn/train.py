@@ -18,6 +18,7 @@ from ..data.dataset import RemixDataset, StemBank
 from . import checkpoint
 from .config import CONFIGS, ModelConfig
 from .model import AMSSNet, with_mask_output
+from .widen import widen as widen_model
 from .spec import stft
 
 
@@ -123,7 +124,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
           mask_output: bool = False, mask_lr_mult: float = 1.0,
-          family_weights: dict[str, float] | None = None) -> dict:
+          family_weights: dict[str, float] | None = None, widen: bool = False) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -145,7 +146,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     optimizer state, so a resumed run keeps it.
 
     family_weights: draw training queries of these families more (or less) often than the
-    rest (weight 1); validation always draws them uniformly."""
+    rest (weight 1); validation always draws them uniformly.
+
+    widen: start from `init` with the level channels of `config` (widen.py: the same output to
+    start, new channels with fresh weights in and zero weights out)."""
     from tqdm import tqdm
 
     torch.set_num_threads(threads)
@@ -159,6 +163,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         model = checkpoint.load(init)
         if mask_output and not model.cfg.mask_output:
             model = with_mask_output(model)
+        if widen:
+            model = widen_model(model, CONFIGS[config] if isinstance(config, str) else config)
     else:
         cfg = CONFIGS[config] if isinstance(config, str) else config
         torch.manual_seed(0)
