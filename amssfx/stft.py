@@ -1,7 +1,11 @@
 """STFT / iSTFT in numpy float32 with the model's layout (batch-free): (4, frames, freq)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import fft as sfft
 
 
 def hann(n_fft: int) -> np.ndarray:
@@ -28,24 +32,45 @@ def stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     pad = n_fft // 2
     x = np.pad(np.asarray(audio, np.float32), ((0, 0), (pad, pad)))
     frames = num_frames(audio.shape[-1], hop)
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]  # (frames, n_fft)
-    z = np.fft.rfft(x[:, idx] * hann(n_fft), axis=-1)  # (2, frames, freq)
-    return np.concatenate([z.real, z.imag]).astype(np.float32)
+    windows = sliding_window_view(x, n_fft, axis=-1)[:, ::hop][:, :frames]  # a view: (2, frames, n_fft)
+    z = sfft.rfft(windows * hann(n_fft), axis=-1)  # complex64 for float32 input
+    out = np.empty((2 * z.shape[0],) + z.shape[1:], np.float32)
+    out[: z.shape[0]] = z.real
+    out[z.shape[0]:] = z.imag
+    return out
+
+
+@lru_cache(maxsize=8)
+def _window_sum(n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """Sum of the squared windows of `frames` frames; 1 where it is ~0 (the division leaves those alone)."""
+    w2 = hann(n_fft) ** 2
+    norm = np.zeros(n_fft + hop * (frames - 1), np.float32)
+    for i in range(frames):
+        norm[i * hop:i * hop + n_fft] += w2
+    norm[norm <= 1e-8] = 1.0
+    norm.flags.writeable = False
+    return norm
 
 
 def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     """(4, frames, freq) -> (2, length), by windowed overlap-add divided by the summed window²."""
-    z = spec[0:2].astype(np.float32) + 1j * spec[2:4].astype(np.float32)
+    half = spec.shape[0] // 2
+    z = np.empty((half,) + spec.shape[1:], np.complex64)
+    z.real = spec[:half]
+    z.imag = spec[half:]
     frames = z.shape[1]
-    w = hann(n_fft)
-    y = np.fft.irfft(z, n=n_fft, axis=-1).astype(np.float32) * w  # (2, frames, n_fft)
+    y = sfft.irfft(z, n=n_fft, axis=-1) * hann(n_fft)  # float32, (2, frames, n_fft)
     total = n_fft + hop * (frames - 1)
-    out = np.zeros((2, total), np.float32)
-    norm = np.zeros(total, np.float32)
-    for i in range(frames):  # frames are few (a chunk); this loop is not the cost
-        out[:, i * hop:i * hop + n_fft] += y[:, i]
-        norm[i * hop:i * hop + n_fft] += w * w
+    if n_fft % hop == 0:  # overlap-add as n_fft / hop shifted sums of hop-long pieces
+        r = n_fft // hop
+        acc = np.zeros((half, frames + r - 1, hop), np.float32)
+        pieces = y.reshape(half, frames, r, hop)
+        for k in range(r):
+            acc[:, k:k + frames] += pieces[:, :, k]
+        out = acc.reshape(half, total)
+    else:
+        out = np.zeros((half, total), np.float32)
+        for i in range(frames):
+            out[:, i * hop:i * hop + n_fft] += y[:, i]
     pad = n_fft // 2
-    out = out[:, pad:pad + length]
-    norm = norm[pad:pad + length]
-    return out / np.where(norm > 1e-8, norm, 1.0)
+    return out[:, pad:pad + length] / _window_sum(n_fft, hop, frames)[pad:pad + length]
