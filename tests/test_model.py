@@ -32,7 +32,7 @@ def test_shapes(cfg, frames):
 
 
 def test_small_budget_and_channels():
-    for cfg in (SMALL, SMALL_MASK, WIDE_MASK):  # SMALL_MASK is the default, bundled configuration
+    for cfg in (SMALL, SMALL_MASK, WIDE_MASK):  # WIDE_MASK is the default, bundled configuration
         assert gflop_per_second(cfg) <= 3.0
         assert cfg.num_heads * cfg.num_lach >= 16 and cfg.num_heads >= 4 and cfg.num_lach >= 4
     assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)

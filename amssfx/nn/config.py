@@ -79,17 +79,18 @@ SMALL = ModelConfig(name="small", n_fft=2048, hop=512, frames=128, channels=8, n
 # `small_mask`: `small` with the complex mask output (model.py) beside the mapping output, at
 # the same cost (+0.01 GFLOP/s). Trained from scratch side by side with `small` (same data, rate
 # and seed), it was 0.8 dB ahead in validation SDR after 6.7k examples, most on the filter
-# families and mute. Trained on to 70k examples (training/small_mask) it gains more over identity
-# than the `small` model on the held-out songs in six of eight families: it is the default and
-# the bundled model.
+# families and mute. Trained on to 70k examples (training/small_mask) it gained more over identity
+# than the `small` model on the held-out songs in six of eight families.
 SMALL_MASK = replace(SMALL, name="small_mask", mask_output=True)
 
-# `wide_mask`: `small_mask` with twice the channels below full resolution (8, 16, 16, 16). The
-# conv FLOPs of the coarse levels grow 4x (2.56 GFLOP/s in all, within the budget of 3), yet a chunk
-# takes only ~13 % longer in onnxruntime: its blocked conv layout works in groups of 16 channels on
-# this CPU, so an 8-channel conv already costs nearly what a 16-channel one does, and only the
-# TDF, attention and elementwise work doubles at those levels. Full resolution, where most of the
-# time goes, keeps C = 8. Made from a trained `small_mask` by `amssfx train --widen` (widen.py).
+# `wide_mask`, the default and bundled configuration: `small_mask` with twice the channels below
+# full resolution (8, 16, 16, 16). The conv FLOPs of the coarse levels grow 4x (2.56 GFLOP/s in
+# all, within the budget of 3), yet a chunk takes only ~13 % longer in onnxruntime: its blocked conv
+# layout works in groups of 16 channels on this CPU, so an 8-channel conv already costs nearly what
+# a 16-channel one does, and only the TDF, attention and elementwise work doubles at those levels.
+# Full resolution, where most of the time goes, keeps C = 8. Made from the trained `small_mask` by
+# `amssfx train --widen` (widen.py) and trained on (training/wide_mask): it gains more over identity
+# than `small_mask` in all eight families on the held-out FluidR3 songs.
 WIDE_MASK = replace(SMALL_MASK, name="wide_mask", level_channels=(8, 16, 16, 16))
 
 # A tiny configuration for tests and for exercising the runtime with random weights.
