@@ -440,3 +440,10 @@ def test_training_can_start_from_a_widened_model(tmp_path):
               valid_examples=2, progress=False, init=str(init), widen=True)
     assert r["step"] == 2
     assert checkpoint.load(tmp_path / "run" / "model.pt").cfg == target
+
+
+def test_level_channels_are_checked():
+    for bad in ((4, 8), (4, 8, 7), (8, 8, 8)):  # wrong count; not a multiple of the heads; level 0 != channels
+        with pytest.raises(ValueError):
+            AMSSNet(dataclasses.replace(TINY, level_channels=bad))
+    assert AMSSNet(dataclasses.replace(TINY, level_channels=(4, 8, 8))).mid.tfc.convs[0][0].out_channels == 8

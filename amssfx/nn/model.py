@@ -160,8 +160,9 @@ class AMSSNet(nn.Module):
         self.cfg = cfg
         w = cfg.widths  # channels per level, 0 = full resolution
         n = cfg.n_down
-        if len(w) != n + 1 or any(ci % cfg.num_heads for ci in w):
-            raise ValueError(f"level channels {w} must be {n + 1} multiples of num_heads ({cfg.num_heads})")
+        if len(w) != n + 1 or any(ci % cfg.num_heads for ci in w) or w[0] != cfg.channels:
+            raise ValueError(f"level channels {w} must be {n + 1} multiples of num_heads ({cfg.num_heads}), "
+                             f"the first equal to channels ({cfg.channels})")
         c = w[0]
         f0 = cfg.n_fft // 2  # bins after the first 1x2 conv
         freqs = [f0 // 2 ** i for i in range(n + 1)]
