@@ -5,7 +5,7 @@ way, onnxruntime copies every concatenation and converts it to its blocked conv 
 conv. A conv over a concatenation is the sum of convs over its pieces, so the inference form gives
 each piece its own slice of the weights (BatchNorm folded in) and adds the results: onnxruntime
 then runs every conv in its blocked layout and fuses each addition and ReLU into the conv. On this
-CPU the bundled model's chunk took 12 % less time (`amssfx bench` measures the exported graph).
+CPU a chunk of the `small_mask` model took 61 ms instead of 71 ms on one thread.
 The trained weights are not changed; only the graph is.
 """
 from __future__ import annotations
