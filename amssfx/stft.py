@@ -40,13 +40,26 @@ def stft(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return out
 
 
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """(ch, frames, n) frames placed `hop` apart and summed -> (ch, n + hop * (frames - 1))."""
+    ch, count, n = frames.shape
+    if n % hop:
+        out = np.zeros((ch, n + hop * (count - 1)), np.float32)
+        for i in range(count):
+            out[:, i * hop:i * hop + n] += frames[:, i]
+        return out
+    r = n // hop  # n / hop shifted sums of hop-long pieces
+    acc = np.zeros((ch, count + r - 1, hop), np.float32)
+    pieces = frames.reshape(ch, count, r, hop)
+    for k in range(r):
+        acc[:, k:k + count] += pieces[:, :, k]
+    return acc.reshape(ch, -1)
+
+
 @lru_cache(maxsize=8)
 def _window_sum(n_fft: int, hop: int, frames: int) -> np.ndarray:
     """Sum of the squared windows of `frames` frames; 1 where it is ~0 (the division leaves those alone)."""
-    w2 = hann(n_fft) ** 2
-    norm = np.zeros(n_fft + hop * (frames - 1), np.float32)
-    for i in range(frames):
-        norm[i * hop:i * hop + n_fft] += w2
+    norm = _overlap_add(np.broadcast_to(hann(n_fft) ** 2, (1, frames, n_fft)), hop)[0]
     norm[norm <= 1e-8] = 1.0
     norm.flags.writeable = False
     return norm
@@ -59,18 +72,6 @@ def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     z.real = spec[:half]
     z.imag = spec[half:]
     frames = z.shape[1]
-    y = sfft.irfft(z, n=n_fft, axis=-1) * hann(n_fft)  # float32, (2, frames, n_fft)
-    total = n_fft + hop * (frames - 1)
-    if n_fft % hop == 0:  # overlap-add as n_fft / hop shifted sums of hop-long pieces
-        r = n_fft // hop
-        acc = np.zeros((half, frames + r - 1, hop), np.float32)
-        pieces = y.reshape(half, frames, r, hop)
-        for k in range(r):
-            acc[:, k:k + frames] += pieces[:, :, k]
-        out = acc.reshape(half, total)
-    else:
-        out = np.zeros((half, total), np.float32)
-        for i in range(frames):
-            out[:, i * hop:i * hop + n_fft] += y[:, i]
+    out = _overlap_add(sfft.irfft(z, n=n_fft, axis=-1) * hann(n_fft), hop)  # float32 frames
     pad = n_fft // 2
     return out[:, pad:pad + length] / _window_sum(n_fft, hop, frames)[pad:pad + length]

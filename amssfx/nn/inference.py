@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import TFC, AMSSNet
+from .model import TFC, TFCTDF, AMSSNet
 
 
 class SplitTFC(nn.Module):
@@ -54,7 +54,6 @@ class SplitTFC(nn.Module):
 def for_inference(model: AMSSNet) -> AMSSNet:
     """A copy of `model` in eval mode with every TFC in its split form; `model` is not changed."""
     new = copy.deepcopy(model).eval()
-    for module in list(new.modules()):
-        if hasattr(module, "tfc") and isinstance(module.tfc, TFC):
-            module.tfc = SplitTFC(module.tfc)
+    for block in [m for m in new.modules() if isinstance(m, TFCTDF)]:
+        block.tfc = SplitTFC(block.tfc)
     return new

@@ -157,6 +157,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     run.mkdir(parents=True, exist_ok=True)
     ckpt, state_path, log_path = run / "model.pt", run / "train_state.pt", run / "log.jsonl"
     ema_path = run / "model_ema.pt"
+    new_cfg = CONFIGS[config] if isinstance(config, str) else config  # of a new run (or a widened init)
     if ckpt.exists():
         model = checkpoint.load(ckpt)
     elif init:
@@ -164,11 +165,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         if mask_output and not model.cfg.mask_output:
             model = with_mask_output(model)
         if widen:
-            model = widen_model(model, CONFIGS[config] if isinstance(config, str) else config)
+            model = widen_model(model, new_cfg)
     else:
-        cfg = CONFIGS[config] if isinstance(config, str) else config
         torch.manual_seed(0)
-        model = AMSSNet(cfg)
+        model = AMSSNet(new_cfg)
     cfg = model.cfg
     model.train()
     groups = {True: [], False: []}
