@@ -64,11 +64,19 @@ def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed
         gain = np.array(model_s) - np.array(ident_s)
         rows[family] = {"model": float(np.mean(model_s)), "identity": float(np.mean(ident_s)),
                         "global_dsp": float(np.mean(dsp_s)), "clips": clips,
+                        "gain_ci95": gain_interval(gain),
                         "gain_by_targets": {n: (float(np.mean(gain[np.array(sizes) == n])), sizes.count(n))
                                             for n in sorted(set(sizes))}}
         if progress:
             progress(family, rows[family])
     return rows
+
+
+def gain_interval(gain: np.ndarray) -> float:
+    """Half-width of the 95 % confidence interval of the mean gain (normal approximation over clips):
+    how far the mean of this many clips may be from the mean over all songs of the held-out kind."""
+    n = len(gain)
+    return float(1.96 * np.std(gain, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
 
 def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
@@ -102,11 +110,12 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
              f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s "
              f"per family (songs rendered with seed {meta['seed']}, {meta['soundfont']}; every named source present), "
              f"evaluated {meta['date']}.", "",
-             "| family | model SDR | identity SDR | global DSP SDR | gain over identity |",
-             "|---|---:|---:|---:|---:|"]
+             "| family | model SDR | identity SDR | global DSP SDR | gain over identity | 95 % interval |",
+             "|---|---:|---:|---:|---:|---:|"]
     for f, r in rows.items():
+        ci = r.get("gain_ci95", float("nan"))
         lines.append(f"| {f} | {r['model']:.2f} | {r['identity']:.2f} | {r['global_dsp']:.2f} | "
-                     f"{r['model'] - r['identity']:+.2f} dB |")
+                     f"{r['model'] - r['identity']:+.2f} dB | " + (f"± {ci:.2f}" if np.isfinite(ci) else "–") + " |")
     sizes = sorted({n for r in rows.values() for n in r.get("gain_by_targets", {})})
     if sizes:
         lines += ["", "Gain over identity by the number of sources the query names (clips in brackets):", "",

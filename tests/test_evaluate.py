@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from amssfx.engine import Engine
-from amssfx.evaluate import FAMILIES, evaluate_families, markdown
+from amssfx.evaluate import FAMILIES, evaluate_families, gain_interval, markdown
 from amssfx.tasks import global_dsp
 
 
@@ -56,3 +56,11 @@ def test_markdown_tables(bank, identity_onnx):
     family_rows = [l for l in lines if l.startswith("| ") and l.split(" | ")[0][2:] in FAMILIES]
     assert len(family_rows) == 2 * len(FAMILIES)  # the main table and the by-number-of-sources table
     assert "gain over identity" in text and "1 source" in text
+    assert all(l.endswith(" |") and "± " in l.split(" dB | ")[1] for l in family_rows[:len(FAMILIES)])
+
+
+def test_gain_interval():
+    # Two clips, gains 1 and 3: sample std sqrt(2), mean over sqrt(2) clips -> 1.96 dB half-width.
+    assert gain_interval(np.array([1.0, 3.0])) == pytest.approx(1.96)
+    assert gain_interval(np.full(10, 4.0)) == 0.0
+    assert np.isnan(gain_interval(np.array([4.0])))  # one clip: no interval
