@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from amssfx.nn import checkpoint
-from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, ModelConfig
+from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, WIDER_MASK, ModelConfig
 from amssfx.nn.flops import gflop_per_second
 from amssfx.nn.model import AMSSNet, solo_mask
 from amssfx.nn.spec import stft
@@ -21,7 +21,7 @@ def small_input(cfg, frames=None, batch=1):
     return torch.randn(batch, 4, frames or cfg.frames, cfg.freq_bins)
 
 
-@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16), (WIDE_MASK, 16),
+@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16), (WIDE_MASK, 16), (WIDER_MASK, 16),
                                         (dataclasses.replace(SMALL, mask_output=True), 16)])
 def test_shapes(cfg, frames):
     m = AMSSNet(cfg).eval()
@@ -32,7 +32,7 @@ def test_shapes(cfg, frames):
 
 
 def test_small_budget_and_channels():
-    for cfg in (SMALL, SMALL_MASK, WIDE_MASK):  # WIDE_MASK is the default, bundled configuration
+    for cfg in (SMALL, SMALL_MASK, WIDE_MASK, WIDER_MASK):  # candidates for the bundled configuration
         assert gflop_per_second(cfg) <= 3.0
         assert cfg.num_heads * cfg.num_lach >= 16 and cfg.num_heads >= 4 and cfg.num_lach >= 4
     assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)
@@ -417,6 +417,21 @@ def test_widening_keeps_the_output_and_adds_channels():
     assert feats["mid"][:, 4:].abs().max() > 0
     y.pow(2).mean().backward()
     assert wide.up[0][0].weight.grad[4:].abs().max() > 0
+
+
+def test_widening_twice_keeps_the_output():
+    """A model whose levels already differ in width widens again (as wide_mask -> wider_mask)."""
+    from amssfx.nn.widen import widen
+
+    base = _trained_looking(dataclasses.replace(TINY, mask_output=True))
+    once = widen(base, dataclasses.replace(base.cfg, name="w1", level_channels=(4, 6, 6)))
+    twice = widen(once, dataclasses.replace(base.cfg, name="w2", level_channels=(4, 8, 10)))
+    x, mask = small_input(TINY), torch.rand(1, TINY.num_heads, TINY.num_lach)
+    base.eval(), twice.eval()
+    with torch.no_grad():
+        ref, out = base(x, tokens(), mask), twice(x, tokens(), mask)
+    assert ref.abs().max() > 0.1
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * ref.abs().max().item())
 
 
 def test_widening_refuses_other_changes():
