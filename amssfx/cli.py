@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--bank", default="data/test", help="held-out stem bank (rendered if missing)")
     s.add_argument("--out", default="evaluation.md")
-    s.add_argument("--clips", type=int, default=24)
+    s.add_argument("--clips", type=int, default=64, help="clips per family (the bundled table uses 64)")
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
     s.add_argument("--readme", help="also replace the evaluation section of this README")
     s.add_argument("--soundfont", choices=["timgm6mb", "musescore"],

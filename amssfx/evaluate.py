@@ -134,7 +134,7 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 24, seconds: float = 8.0,
+def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 64, seconds: float = 8.0,
              seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0, readme=None,
              soundfont: str | None = None) -> str:
     """`soundfont`: None renders held-out songs with FluidR3_GM; 'timgm6mb' or 'musescore' with a
