@@ -74,7 +74,8 @@ def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed
 
 def gain_interval(gain: np.ndarray) -> float:
     """Half-width of the 95 % confidence interval of the mean gain (normal approximation over clips):
-    how far the mean of this many clips may be from the mean over all songs of the held-out kind."""
+    how far the mean of this many clips may be from the mean of many more clips drawn the same way
+    from the same held-out songs."""
     n = len(gain)
     return float(1.96 * np.std(gain, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
