@@ -115,8 +115,9 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for f, r in rows.items():
         ci = r.get("gain_ci95", float("nan"))
+        interval = f"± {ci:.2f}" if np.isfinite(ci) else "–"
         lines.append(f"| {f} | {r['model']:.2f} | {r['identity']:.2f} | {r['global_dsp']:.2f} | "
-                     f"{r['model'] - r['identity']:+.2f} dB | " + (f"± {ci:.2f}" if np.isfinite(ci) else "–") + " |")
+                     f"{r['model'] - r['identity']:+.2f} dB | {interval} |")
     sizes = sorted({n for r in rows.values() for n in r.get("gain_by_targets", {})})
     if sizes:
         lines += ["", "Gain over identity by the number of sources the query names (clips in brackets):", "",

@@ -427,7 +427,8 @@ def test_widening_twice_keeps_the_output():
     once = widen(base, dataclasses.replace(base.cfg, name="w1", level_channels=(4, 6, 6)))
     twice = widen(once, dataclasses.replace(base.cfg, name="w2", level_channels=(4, 8, 10)))
     x, mask = small_input(TINY), torch.rand(1, TINY.num_heads, TINY.num_lach)
-    base.eval(), twice.eval()
+    base.eval()
+    twice.eval()
     with torch.no_grad():
         ref, out = base(x, tokens(), mask), twice(x, tokens(), mask)
     assert ref.abs().max() > 0.1

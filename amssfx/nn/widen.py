@@ -3,8 +3,9 @@
 `widen(model, target)` returns a model of configuration `target`: the trained model's, with more
 feature channels at levels 1..n (the full-resolution level 0 keeps its width), whose output equals
 the trained model's: every old channel keeps its weights at its new position, every new channel
-gets fresh random weights into it and zero weights out of it. Training then starts from the trained model's quality and grows
-into the new channels (their outgoing weights receive gradient from the first step).
+gets fresh random weights into it and zero weights out of it. Training then starts from the trained
+model's quality and grows into the new channels (their outgoing weights receive gradient from the
+first step).
 
 Channel positions: a level's ordinary feature maps keep old channel j at j. The decoder's
 attention output is laid out per head (head, index within the head), so there old channel j
