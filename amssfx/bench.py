@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import Engine
+from .engine import OVERLAP_FRACTION, Engine
 from .model_runtime import DEFAULT_MODEL
 
 
@@ -137,7 +137,8 @@ def markdown(res: dict) -> str:
             ("real-time factor, onnxruntime, one chunk on 1 thread", "rtf_onnxruntime_1thread", "{:.4f}"),
             ("real-time factor, torch eager, the same chunk on 1 thread", "rtf_torch_eager_1thread", "{:.4f}"),
             ("onnxruntime speed-up over torch eager", "onnxruntime_speedup_vs_torch", "{:.2f}x"),
-            ("real-time factor, engine on a file (overlap 25 %, parallel chunks)", "rtf_engine_file", "{:.4f}"),
+            (f"real-time factor, engine on a file (overlap {OVERLAP_FRACTION * 100:g} %, parallel chunks)",
+             "rtf_engine_file", "{:.4f}"),
             ("real-time factor, `amssfx process` on 5 min, start-up included", "rtf_cli_5min", "{:.4f}"),
             ("peak RSS, 5-minute input (MB)", "peak_rss_mb_5min", "{}"),
             ("peak RSS, 30-minute input (MB)", "peak_rss_mb_30min", "{}"),
