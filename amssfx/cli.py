@@ -353,12 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_flops)
 
     s = sub.add_parser("train", help="train or resume a model (extra 'train')")
-    s.add_argument("--run", default="training/wide_mask",
+    s.add_argument("--run", default="training/wider_mask",
                    help="run folder (default: the committed run of the bundled model, which resumes)")
     s.add_argument("--train-bank", default="data/train", help="rendered if empty (seed 1)")
     s.add_argument("--train-minutes", type=float, default=90.0, help="minutes of songs to render for training")
     s.add_argument("--valid-bank", default="data/valid")
-    s.add_argument("--config", default="wide_mask", help="configuration of a new run")
+    s.add_argument("--config", default="wider_mask", help="configuration of a new run")
     s.add_argument("--init", help="start from this checkpoint")
     s.add_argument("--hours", type=float, default=1.0)
     s.add_argument("--batch", type=int, default=8)
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.add_argument("--widen", action="store_true",
-                   help="with --init: give that model the level channels of --config (e.g. wide_mask), same output "
+                   help="with --init: give that model the level channels of --config (e.g. wider_mask), same output "
                         "to start, and train it on")
     s.set_defaults(fn=cmd_train)
 

@@ -83,7 +83,7 @@ SMALL = ModelConfig(name="small", n_fft=2048, hop=512, frames=128, channels=8, n
 # than the `small` model on the held-out songs in six of eight families.
 SMALL_MASK = replace(SMALL, name="small_mask", mask_output=True)
 
-# `wide_mask`, the default and bundled configuration: `small_mask` with twice the channels below
+# `wide_mask`, the bundled configuration before `wider_mask`: `small_mask` with twice the channels below
 # full resolution (8, 16, 16, 16). The conv FLOPs of the coarse levels grow 4x (2.56 GFLOP/s in
 # all, within the budget of 3), yet a chunk takes only ~13 % longer in onnxruntime: its blocked conv
 # layout works in groups of 16 channels on this CPU, so an 8-channel conv already costs nearly what
@@ -93,12 +93,13 @@ SMALL_MASK = replace(SMALL, name="small_mask", mask_output=True)
 # than `small_mask` in all eight families on the held-out FluidR3 songs.
 WIDE_MASK = replace(SMALL_MASK, name="wide_mask", level_channels=(8, 16, 16, 16))
 
-# `wider_mask`: `wide_mask` with 24 and 32 channels at the two coarsest levels (8, 16, 24, 32),
-# 2.91 GFLOP/s, within the budget of 3. Made from a trained `wide_mask` checkpoint by `amssfx train
-# --widen` and trained on (training/wider_mask): it gains 0.1-0.3 dB more over identity than the
-# bundled `wide_mask` in every family, but a chunk takes ~18 % longer in onnxruntime (84 against
-# 72 ms, one thread): 24 channels are computed as two blocks of 16, like 32. That puts
-# `amssfx process` at 0.053 x real time, over the goal of 0.05, so it is not bundled.
+# `wider_mask`, the default and bundled configuration: `wide_mask` with 24 and 32 channels at the
+# two coarsest levels (8, 16, 24, 32), 2.91 GFLOP/s, within the budget of 3. Made from a trained
+# `wide_mask` checkpoint by `amssfx train --widen` and trained on (training/wider_mask): it gains
+# more over identity than `wide_mask` in every family on both held-out soundfonts. A chunk takes
+# ~12-18 % longer in onnxruntime (78-84 against 70-72 ms, one thread, idle machine): 24 channels
+# are computed as two blocks of 16, like 32. The engine's chunk overlap went from 25 % to 12.5 %
+# (engine.py) to pay for it: `amssfx process` runs at 0.045 x real time, as `wide_mask` did at 25 %.
 WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 32))
 
 # A tiny configuration for tests and for exercising the runtime with random weights.
