@@ -83,8 +83,8 @@ SMALL = ModelConfig(name="small", n_fft=2048, hop=512, frames=128, channels=8, n
 # than the `small` model on the held-out songs in six of eight families.
 SMALL_MASK = replace(SMALL, name="small_mask", mask_output=True)
 
-# `wide_mask`, the bundled configuration before `wider_mask`: `small_mask` with twice the channels below
-# full resolution (8, 16, 16, 16). The conv FLOPs of the coarse levels grow 4x (2.56 GFLOP/s in
+# `wide_mask`, the bundled configuration before `wider_mask`: `small_mask` with twice the channels
+# below full resolution (8, 16, 16, 16). The conv FLOPs of the coarse levels grow 4x (2.56 GFLOP/s in
 # all, within the budget of 3), yet a chunk takes only ~13 % longer in onnxruntime: its blocked conv
 # layout works in groups of 16 channels on this CPU, so an 8-channel conv already costs nearly what
 # a 16-channel one does, and only the TDF, attention and elementwise work doubles at those levels.
