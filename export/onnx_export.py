@@ -9,6 +9,7 @@ import torch
 
 from amssfx.contract import (CONTRACT_VERSION, INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY,
                              OUTPUT_ENERGY, OUTPUT_SPEC, Contract)
+from amssfx.errors import AmssfxError
 from amssfx.nn import checkpoint
 from amssfx.nn.inference import for_inference
 from amssfx.nn.model import AMSSNet
@@ -40,6 +41,8 @@ def export(model: AMSSNet, out_path: str | Path, sha256: str = "") -> Path:
 
     cfg = model.cfg
     out_path = Path(out_path)
+    if not out_path.parent.is_dir():
+        raise AmssfxError(f"{out_path}: folder {out_path.parent} does not exist")
     args = (torch.zeros(1, 4, cfg.frames, cfg.freq_bins), torch.zeros(1, cfg.max_tokens, dtype=torch.long),
             torch.ones(1, cfg.num_heads, cfg.num_lach), torch.ones(1))
     tmp = out_path.with_name(out_path.name + ".tmp")
