@@ -89,3 +89,12 @@ def test_graph_convolves_no_concatenation(tiny_model):
     convs = [n for n in graph.node if n.op_type == "Conv"]
     assert len(convs) > 10
     assert not [n.name for n in convs if n.input[0] in concat_outputs]
+
+
+def test_export_into_a_missing_folder_is_a_clear_error(tiny_model, tmp_path):
+    from amssfx.errors import AmssfxError
+    from amssfx.export.onnx_export import export_checkpoint
+
+    with pytest.raises(AmssfxError, match="does not exist"):
+        export_checkpoint(tiny_model[0], tmp_path / "missing" / "model.onnx")
+    assert not (tmp_path / "missing").exists()
