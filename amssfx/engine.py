@@ -48,6 +48,11 @@ class RenderParams:
         return np.asarray(self.mask, np.float32)
 
 
+def overlap_samples(chunk_samples: int) -> int:
+    """How many samples neighbouring chunks share."""
+    return int(chunk_samples * OVERLAP_FRACTION)
+
+
 def channel_groups(channels: int) -> list[tuple[int, ...]]:
     """Channels are processed in pairs (1+2, 3+4, ...); an odd last channel is processed as mono."""
     return [tuple(range(i, min(i + 2, channels))) for i in range(0, channels, 2)]
@@ -70,11 +75,10 @@ class _GroupStream:
     def __init__(self, model: OnnxModel, n_ch: int, sample_rate: int, params_fn, chain_spec, executor=None):
         self.n_ch = n_ch
         c = model.contract
-        overlap = int(c.chunk_samples * OVERLAP_FRACTION)
         self.model, self.params_fn = model, params_fn
         self.up = StreamResampler(sample_rate, MODEL_RATE, n_ch)
         self.down = StreamResampler(MODEL_RATE, sample_rate, n_ch)
-        self.ola = OverlapAdd(self._chunk, 2, c.chunk_samples, overlap, executor)
+        self.ola = OverlapAdd(self._chunk, 2, c.chunk_samples, overlap_samples(c.chunk_samples), executor)
         self.chain = EffectChain(chain_spec, MODEL_RATE)
         self.energies: deque = deque(maxlen=64)  # (chunk index, (heads, lach) power) of recent chunks
 

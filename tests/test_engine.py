@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from amssfx import audio_io
-from amssfx.engine import OVERLAP_FRACTION, Engine, RenderParams, channel_groups, solo
+from amssfx.engine import Engine, RenderParams, channel_groups, overlap_samples, solo
 from amssfx.errors import Cancelled, MaskError, ModelContractError, NonFiniteAudioError
 
 from conftest import make_identity_onnx, sine
@@ -58,7 +58,7 @@ def test_mask_change_takes_effect_from_next_chunk(tiny_model):
     y = np.concatenate(out, 1)
     ya = eng.process_array(x, 44100, a)
     yb = eng.process_array(x, 44100, b)
-    step = chunk - int(chunk * OVERLAP_FRACTION)
+    step = chunk - overlap_samples(chunk)
     n_first = len(range(0, chunk * 3 - chunk + 1, step))  # chunks run before the change
     first_new = n_first * step
     np.testing.assert_allclose(y[:, :first_new], ya[:, :first_new], atol=1e-6)

@@ -45,7 +45,7 @@ def test_chunk_parity(request, fixture, mask_name, query):
 def test_file_path_parity(tiny_model, length):
     """Whole engine path (STFT, chunks, overlap-add) vs the same steps with torch."""
     from amssfx.chunking import OverlapAdd
-    from amssfx.engine import OVERLAP_FRACTION
+    from amssfx.engine import overlap_samples
     from amssfx.nn.spec import istft, stft
 
     ckpt, onnx_path = tiny_model
@@ -63,7 +63,7 @@ def test_file_path_parity(tiny_model, length):
             return istft(y, TINY.n_fft, TINY.hop, a.shape[1])[0].numpy()
 
     chunk = eng.model.contract.chunk_samples
-    oa = OverlapAdd(torch_chunk, 2, chunk, int(chunk * OVERLAP_FRACTION))
+    oa = OverlapAdd(torch_chunk, 2, chunk, overlap_samples(chunk))
     ref = np.concatenate([oa.process(x), oa.flush()], 1)
     out = eng.process_array(x, 44100, p)
     assert out.shape == ref.shape == x.shape
