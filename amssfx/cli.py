@@ -249,6 +249,8 @@ def cmd_train(args) -> int:
         raise UsageError("--mask-output adds a mask to the model given by --init")
     if args.widen and not args.init:
         raise UsageError("--widen widens the model given by --init")
+    if args.lr_end is not None and not 0 <= args.lr_end <= args.lr:
+        raise UsageError(f"--lr-end must be between 0 and --lr ({args.lr:g}), got {args.lr_end:g}")
     for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
@@ -257,7 +259,7 @@ def cmd_train(args) -> int:
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
-                family_weights=args.family_weights, widen=args.widen)
+                family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end)
     print(res)
     return 0
 
@@ -363,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hours", type=float, default=1.0)
     s.add_argument("--batch", type=int, default=8)
     s.add_argument("--lr", type=float, default=5e-4)
+    s.add_argument("--lr-end", type=float,
+                   help="let the rate fall from --lr to this along a half cosine over --hours (default: constant)")
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--checkpoint-minutes", type=float, default=5.0)
     s.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps, slow start)")

@@ -59,6 +59,8 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "--init" in msg and not (tmp_path / "run").exists()
     msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--family-weights", "echo=2"), 2)
     assert "echo" in msg
+    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--lr", "1e-4", "--lr-end", "1e-3"), 2)
+    assert "--lr-end" in msg and not (tmp_path / "run").exists()
 
 
 def test_runtime_errors_exit_1(short_wav, tmp_path):

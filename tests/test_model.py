@@ -268,6 +268,18 @@ def _noise_banks(root) -> None:
             np.save(root / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
 
 
+def test_rate_schedule():
+    from amssfx.nn.train import rate_factor
+
+    assert rate_factor(0.0, 1e-4, None) == rate_factor(0.7, 1e-4, None) == 1.0
+    assert rate_factor(0.0, 1e-4, 1e-5) == pytest.approx(1.0)
+    assert rate_factor(0.5, 1e-4, 1e-5) == pytest.approx(0.55)
+    assert rate_factor(1.0, 1e-4, 1e-5) == pytest.approx(0.1)
+    assert rate_factor(3.0, 1e-4, 1e-5) == pytest.approx(0.1)  # past the end it stays at lr_end
+    falls = [rate_factor(f, 1e-4, 1e-5) for f in np.linspace(0, 1, 11)]
+    assert all(a > b for a, b in zip(falls, falls[1:]))
+
+
 def test_training_resumes_from_its_checkpoint(tmp_path):
     import json
 
@@ -281,7 +293,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
                progress=False)
     assert r1["step"] == 3 and (run / "model.pt").exists() and (run / "train_state.pt").exists()
     r2 = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=5, valid_examples=2,
-               progress=False)
+               progress=False, lr_end=1e-5)
     assert r2["step"] == 5 and r2["examples"] == 10
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import signal
 import sys
@@ -56,6 +57,15 @@ def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True) -> 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         est = model(x, tok)
     return sdr_loss(est.float(), y, x, reduce)
+
+
+def rate_factor(fraction: float, lr: float, lr_end: float | None) -> float:
+    """The rate at `fraction` (0..1) of a run, as a multiple of `lr`: constant without `lr_end`,
+    otherwise a half cosine from `lr` down to `lr_end` at the end."""
+    if lr_end is None:
+        return 1.0
+    f = min(max(fraction, 0.0), 1.0)
+    return (lr_end + (lr - lr_end) * 0.5 * (1.0 + math.cos(math.pi * f))) / lr
 
 
 @torch.no_grad()
@@ -124,7 +134,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
           mask_output: bool = False, mask_lr_mult: float = 1.0,
-          family_weights: dict[str, float] | None = None, widen: bool = False) -> dict:
+          family_weights: dict[str, float] | None = None, widen: bool = False,
+          lr_end: float | None = None) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -147,6 +158,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
 
     family_weights: draw training queries of these families more (or less) often than the
     rest (weight 1); validation always draws them uniformly.
+
+    lr_end: the rate falls from `lr` to `lr_end` along a half cosine over this call's `hours`
+    (wall-clock time, so a run stopped early has not reached `lr_end`); a resumed run starts
+    its schedule again from `lr`.
 
     widen: start from `init` with the level channels of `config` (widen.py: the same output to
     start, new channels with fresh weights in and zero weights out)."""
@@ -184,9 +199,12 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
             opt.load_state_dict(st["optimizer"])
             opt_steps = int(st.get("opt_steps", warmup_steps))
 
+    start, span = time.time(), hours * 3600
+
     def set_lr():
+        decay = rate_factor((time.time() - start) / span if span > 0 else 1.0, lr, lr_end)
         for g in opt.param_groups:
-            g["lr"] = lr * g.get("lr_mult", 1.0) * min(1.0, (opt_steps + 1) / max(warmup_steps, 1))
+            g["lr"] = lr * decay * g.get("lr_mult", 1.0) * min(1.0, (opt_steps + 1) / max(warmup_steps, 1))
 
     set_lr()
     ema_model = checkpoint.load(ema_path) if ema_path.exists() and ckpt.exists() else copy.deepcopy(model)
@@ -198,7 +216,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     net = torch.compile(model) if compile else model
     data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
-    deadline = time.time() + hours * 3600
+    deadline = start + span
     last_ckpt = time.time()
     t0, ex0 = time.time(), examples_seen
     bar = tqdm(desc="train", unit="step", disable=not progress, mininterval=10)
