@@ -276,6 +276,7 @@ def test_rate_schedule():
     assert rate_factor(0.5, 1e-4, 1e-5) == pytest.approx(0.55)
     assert rate_factor(1.0, 1e-4, 1e-5) == pytest.approx(0.1)
     assert rate_factor(3.0, 1e-4, 1e-5) == pytest.approx(0.1)  # past the end it stays at lr_end
+    assert rate_factor(0.5, 0.0, 0.0) == 1.0  # a zero rate stays zero
     falls = [rate_factor(f, 1e-4, 1e-5) for f in np.linspace(0, 1, 11)]
     assert all(a > b for a, b in zip(falls, falls[1:]))
 
@@ -297,6 +298,9 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert r2["step"] == 5 and r2["examples"] == 10
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)
+    # The log records the rate: 5e-4 under the linear warm-up of 200 steps, and in the second call
+    # also under the cosine towards lr_end, which after seconds of a one-hour span is still ~1.
+    assert log[0]["lr"] == pytest.approx(5e-4 * 4 / 200) and log[1]["lr"] == pytest.approx(5e-4 * 6 / 200, rel=1e-3)
     assert all(np.isfinite(e["valid_loss_ema"]) for e in log) and np.isfinite(r2["valid_loss_ema"])
     # Per-family validation: the families seen, and their mean is consistent with the total.
     fam = log[-1]["valid_by_family"]

@@ -62,7 +62,7 @@ def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True) -> 
 def rate_factor(fraction: float, lr: float, lr_end: float | None) -> float:
     """The rate at `fraction` (0..1) of a run, as a multiple of `lr`: constant without `lr_end`,
     otherwise a half cosine from `lr` down to `lr_end` at the end."""
-    if lr_end is None:
+    if lr_end is None or lr <= 0:
         return 1.0
     f = min(max(fraction, 0.0), 1.0)
     return (lr_end + (lr - lr_end) * 0.5 * (1.0 + math.cos(math.pi * f))) / lr
@@ -233,6 +233,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
                     "opt_steps": opt_steps}, tmp)
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
+               "lr": opt.param_groups[0]["lr"],
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
