@@ -243,8 +243,12 @@ def _family_weights(text: str) -> dict[str, float]:
 
 def cmd_train(args) -> int:
     from .data.render import render_bank
-    from .nn.train import train
+    from .nn.train import native_bf16, train
 
+    if args.bf16 and not native_bf16():
+        print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
+              "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
+        args.bf16 = False
     if args.mask_output and not args.init:
         raise UsageError("--mask-output adds a mask to the model given by --init")
     if args.widen and not args.init:
@@ -371,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-minutes", type=float, default=5.0)
     s.add_argument("--compile", action="store_true", help="torch.compile the model (faster steps, slow start)")
     s.add_argument("--bf16", action="store_true",
-                   help="bfloat16 autocast for the forward pass (much faster on CPUs with AVX512-BF16)")
+                   help="bfloat16 autocast for the forward pass (much faster on CPUs with AVX512-BF16 or AMX; "
+                        "ignored with a warning on CPUs without them)")
     s.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the weight average saved as model_ema.pt beside model.pt")
     s.add_argument("--family-weights", type=_family_weights, metavar="FAMILY=W,...",

@@ -63,6 +63,25 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "--lr-end" in msg and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_train_bf16_only_where_native(tmp_path, monkeypatch, capsys, native):
+    """--bf16 reaches training on a CPU with native bfloat16; elsewhere it is dropped with a warning."""
+    import amssfx.nn.train as train_mod
+    from amssfx import cli
+
+    for bank in ("train", "valid"):  # present banks: nothing is rendered
+        (tmp_path / bank).mkdir()
+        np.save(tmp_path / bank / "song_0000.npy", np.zeros((4, 2, 8), np.float32))
+    seen = {}
+    monkeypatch.setattr(train_mod, "native_bf16", lambda: native)
+    monkeypatch.setattr(train_mod, "train", lambda *a, **kw: seen.update(kw) or "trained")
+    code = cli.main(["train", "--run", str(tmp_path / "run"), "--train-bank", str(tmp_path / "train"),
+                     "--valid-bank", str(tmp_path / "valid"), "--bf16"])
+    err = capsys.readouterr().err
+    assert code == 0 and seen["bf16"] is native
+    assert ("--bf16 ignored" in err) is (not native)
+
+
 def test_runtime_errors_exit_1(short_wav, tmp_path):
     out = tmp_path / "o.wav"
     msg = one_line_error(run_cli("process", tmp_path / "missing.wav", "-q", "mute vocals", "-o", out), 1)

@@ -59,6 +59,20 @@ def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True) -> 
     return sdr_loss(est.float(), y, x, reduce)
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it, oneDNN emulates
+    bfloat16 and a training step under autocast is about ten times slower than in float32 (measured
+    on an AVX2-only AMD EPYC: 60 s against 5.5 s for a batch of 8 of `wider_mask`)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def rate_factor(fraction: float, lr: float, lr_end: float | None) -> float:
     """The rate at `fraction` (0..1) of a run, as a multiple of `lr`: constant without `lr_end`,
     otherwise a half cosine from `lr` down to `lr_end` at the end."""
