@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from amssfx.nn import checkpoint
-from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, WIDER_MASK, ModelConfig
+from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, WIDER44_MASK, WIDER_MASK, ModelConfig
 from amssfx.nn.flops import gflop_per_second
 from amssfx.nn.model import AMSSNet, solo_mask
 from amssfx.nn.spec import stft
@@ -21,7 +21,7 @@ def small_input(cfg, frames=None, batch=1):
     return torch.randn(batch, 4, frames or cfg.frames, cfg.freq_bins)
 
 
-@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16), (WIDE_MASK, 16), (WIDER_MASK, 16),
+@pytest.mark.parametrize("cfg,frames", [(TINY, 32), (SMALL, 16), (PAPER, 16), (WIDE_MASK, 16), (WIDER_MASK, 16), (WIDER44_MASK, 16),
                                         (dataclasses.replace(SMALL, mask_output=True), 16)])
 def test_shapes(cfg, frames):
     m = AMSSNet(cfg).eval()
@@ -32,7 +32,7 @@ def test_shapes(cfg, frames):
 
 
 def test_small_budget_and_channels():
-    for cfg in (SMALL, SMALL_MASK, WIDE_MASK, WIDER_MASK):  # candidates for the bundled configuration
+    for cfg in (SMALL, SMALL_MASK, WIDE_MASK, WIDER_MASK, WIDER44_MASK):  # candidates for the bundled configuration
         assert gflop_per_second(cfg) <= 3.0
         assert cfg.num_heads * cfg.num_lach >= 16 and cfg.num_heads >= 4 and cfg.num_lach >= 4
     assert (PAPER.n_fft, PAPER.hop, PAPER.channels, PAPER.num_heads, PAPER.num_lach) == (4096, 1024, 24, 6, 8)
