@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -132,6 +134,24 @@ def _engine_rtf(model: Path, seconds: float) -> float:
     return (time.perf_counter() - t0) / (x.shape[1] / sr)
 
 
+def cpu_description() -> str:
+    """The CPU the figures were measured on: model name, logical CPUs and widest vector unit."""
+    name, flags = "", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = f" {value.strip()} "
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    simd = next((label for flag, label in ((" avx512_bf16 ", "AVX-512 with BF16"), (" avx512f ", "AVX-512"),
+                                            (" avx2 ", "AVX2")) if flag in flags), "")
+    return f"{name}, {os.cpu_count()} logical CPUs" + (f", {simd}" if simd else "")
+
+
 def markdown(res: dict) -> str:
     rows = [("GFLOP per second of audio (one pass)", "gflop_per_audio_second", "{:.2f}"),
             ("real-time factor, onnxruntime, one chunk on 1 thread", "rtf_onnxruntime_1thread", "{:.4f}"),
@@ -146,7 +166,8 @@ def markdown(res: dict) -> str:
             ("preview: underruns in 30 s, a mask change every 2 s", "preview_underruns", "{}"),
             ("preview: change heard after, median (ms)", "preview_change_latency_ms_median", "{:.0f}"),
             ("preview: change heard after, max (ms)", "preview_change_latency_ms_max", "{:.0f}")]
-    out = [f"Model `{res['model']}` ({res['config']}), measured {time.strftime('%Y-%m-%d')}.", "",
+    out = [f"Model `{res['model']}` ({res['config']}), measured {time.strftime('%Y-%m-%d')} on "
+           f"{res.get('cpu', 'an unnamed CPU')}.", "",
            "| figure | value | goal |", "|---|---:|---|"]
     for label, key, fmt in rows:
         v = res.get(key)
@@ -163,7 +184,7 @@ def run_bench(args) -> dict:
     model = Path(args.model) if args.model else DEFAULT_MODEL
     ckpt = Path(args.checkpoint) if args.checkpoint else model.with_suffix(".pt")
     quick = getattr(args, "quick", False)
-    res: dict = {"model": model.name}
+    res: dict = {"model": model.name, "cpu": cpu_description()}
     eng1 = Engine(model, threads=1)
     c = eng1.model.contract
     res["config"] = c.config_name
