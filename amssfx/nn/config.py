@@ -102,7 +102,7 @@ WIDE_MASK = replace(SMALL_MASK, name="wide_mask", level_channels=(8, 16, 16, 16)
 # (engine.py) to pay for it: `amssfx process` runs at 0.045 x real time, as `wide_mask` did at 25 %.
 WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 32))
 
-# `wider44_mask`: `wider_mask` with 44 channels in the middle block (8, 16, 24, 44), 2.99 GFLOP/s,
+# `wider44_mask`: `wider_mask` with 44 channels in the middle block (8, 16, 24, 44), 2.98 GFLOP/s,
 # just within the budget of 3: the middle block runs at an eighth of the frequency resolution, so
 # its width is the cheapest capacity left (8/16/32/32 would cost 3.30). onnxruntime computes 44
 # channels as three blocks of 16, as it would 48, so the runtime per chunk is that of 40 or 48.
