@@ -166,7 +166,8 @@ class Engine:
     """Loads one model and renders audio with it; safe to share between threads for reads.
 
     Files run chunks in parallel, one single-threaded onnxruntime call per core (here two
-    single-threaded calls beat one two-threaded call); the preview runs one chunk at a time.
+    single-threaded calls beat one two-threaded call); the preview runs one chunk at a time, on
+    up to PREVIEW_THREADS onnxruntime threads (model_runtime.py).
     """
 
     def __init__(self, model: OnnxModel | str | Path | None = None, threads: int | None = None,

@@ -23,7 +23,7 @@ from amssfx.engine import Engine, solo
 from amssfx.player import Player, SoundDeviceOutput
 from amssfx.audio_io import read
 demo, sr = read({str(demo_path)!r})
-eng = Engine(None, preview=True)                        # the bundled model, 1 thread, as the app
+eng = Engine(None, preview=True)                        # the bundled model, as the app
 busy = Engine(None, threads=1)                           # an export rendering at full speed meanwhile
 stop = threading.Event()
 def export_loop():
