@@ -106,7 +106,7 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # just within the budget of 3: the middle block runs at an eighth of the frequency resolution, so
 # its width is the cheapest capacity left (8/16/32/32 would cost 3.30). onnxruntime computes 44
 # channels as three blocks of 16, as it would 48, so the runtime per chunk is that of 40 or 48.
-# Made from a trained `wider_mask` checkpoint by `amssfx train --widen` (training/wider44_mask).
+# The next candidate: made from a trained `wider_mask` checkpoint by `amssfx train --widen`.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
 # A tiny configuration for tests and for exercising the runtime with random weights.
