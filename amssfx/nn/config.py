@@ -104,8 +104,9 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 
 # `wider44_mask`: `wider_mask` with 44 channels in the middle block (8, 16, 24, 44), 2.98 GFLOP/s,
 # just within the budget of 3: the middle block runs at an eighth of the frequency resolution, so
-# its width is the cheapest capacity left (8/16/32/32 would cost 3.30). onnxruntime computes 44
-# channels as three blocks of 16, as it would 48, so the runtime per chunk is that of 40 or 48.
+# its width is the cheapest capacity left (8/16/32/32 would cost 3.30). onnxruntime computes convs
+# in blocks of channels (16 on AVX-512, 8 on AVX2), so 44 costs what 48 would; on an AVX2 CPU a
+# chunk took 148-153 ms against 146-149 ms for `wider_mask` (one thread, median of 20).
 # The next candidate: made from a trained `wider_mask` checkpoint by `amssfx train --widen`.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
