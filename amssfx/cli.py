@@ -245,16 +245,16 @@ def cmd_train(args) -> int:
     from .data.render import render_bank
     from .nn.train import native_bf16, train
 
-    if args.bf16 and not native_bf16():
-        print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
-              "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
-        args.bf16 = False
     if args.mask_output and not args.init:
         raise UsageError("--mask-output adds a mask to the model given by --init")
     if args.widen and not args.init:
         raise UsageError("--widen widens the model given by --init")
     if args.lr_end is not None and not 0 <= args.lr_end <= args.lr:
         raise UsageError(f"--lr-end must be between 0 and --lr ({args.lr:g}), got {args.lr_end:g}")
+    if args.bf16 and not native_bf16():
+        print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
+              "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
+        args.bf16 = False
     for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
