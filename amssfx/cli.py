@@ -272,7 +272,8 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
     table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed,
-                     lach_clips=args.lach_clips, readme=args.readme, soundfont=args.soundfont)
+                     lach_clips=args.lach_clips, readme=args.readme, soundfont=args.soundfont,
+                     bank_minutes=args.bank_minutes)
     print(table)
     return 0
 
@@ -388,11 +389,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "to start, and train it on")
     s.set_defaults(fn=cmd_train)
 
+    from .evaluate import BANK_MINUTES, CLIPS
+
     s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--bank", default="data/test", help="held-out stem bank (rendered if missing)")
     s.add_argument("--out", default="evaluation.md")
-    s.add_argument("--clips", type=int, default=64, help="clips per family (the bundled table uses 64)")
+    s.add_argument("--clips", type=int, default=CLIPS, help=f"clips per family (default {CLIPS}, as the bundled table)")
+    s.add_argument("--bank-minutes", type=float, default=BANK_MINUTES,
+                   help=f"minutes of held-out songs (default {BANK_MINUTES:g}); missing songs are rendered")
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
     s.add_argument("--readme", help="also replace the evaluation section of this README")
     s.add_argument("--soundfont", choices=["timgm6mb", "musescore"],

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import Engine, solo
-from .tasks import global_dsp, make_pair, sdr
+# The engine and the task DSP are imported where they are used: the CLI reads this module's defaults
+# when it builds its parser, and `amssfx --help` should not load onnxruntime and scipy.
 
 FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
 STEM_NAMES = ("vocals", "drums", "bass", "other")
@@ -50,7 +50,9 @@ def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int, fami
         yield q, stems
 
 
-def evaluate_families(engine: Engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
+def evaluate_families(engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
+    from .tasks import global_dsp, make_pair, sdr
+
     rows = {}
     for fi, family in enumerate(FAMILIES):
         model_s, ident_s, dsp_s, sizes = [], [], [], []
@@ -80,8 +82,10 @@ def gain_interval(gain: np.ndarray) -> float:
     return float(1.96 * np.std(gain, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
 
-def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
+def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
     """Per latent channel: share of the latent path's energy, and the stem its solo correlates with best."""
+    from .engine import solo
+
     h, l = engine.mask_shape
     energy = np.zeros((h, l))
     corr = np.zeros((h, l, len(STEM_NAMES)))
@@ -108,8 +112,9 @@ def evaluate_latent_channels(engine: Engine, bank_dir, clips: int, seconds: floa
 
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     lines = [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
-             f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s "
-             f"per family (songs rendered with seed {meta['seed']}, {meta['soundfont']}; every named source present), "
+             f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s per family from "
+             f"{meta.get('songs', '?')} songs (rendered with seed {meta['seed']}, {meta['soundfont']}; "
+             f"every named source present), "
              f"evaluated {meta['date']}.", "",
              "| family | model SDR | identity SDR | global DSP SDR | gain over identity | 95 % interval |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -136,20 +141,39 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = 64, seconds: float = 8.0,
-             seed: int = 3, lach_clips: int = 4, bank_minutes: float = 6.0, readme=None,
+BANK_MINUTES = 30.0  # 60 held-out songs of 30 s per soundfont
+CLIPS = 128  # per family
+
+
+def prepare_bank(bank_dir, minutes: float, seed: int, soundfont: str | None = None) -> dict:
+    """Render the held-out songs of `seed` that the bank lacks (all of them in a new folder) and
+    return its index. A bank of another seed or soundfont is refused, not mixed with new songs."""
+    import json
+
+    from .data.render import render_bank, soundfont_path
+
+    bank = Path(bank_dir)
+    index = bank / "index.json"
+    if index.exists():
+        have = json.loads(index.read_text())
+        want_sf = Path(soundfont_path(soundfont)).name
+        if have.get("seed") != seed or have.get("soundfont") != want_sf:
+            raise ValueError(f"{bank} holds songs of seed {have.get('seed')} rendered with {have.get('soundfont')}; "
+                             f"this evaluation wants seed {seed} with {want_sf}: give another --bank")
+    render_bank(bank, minutes, seed, progress=False, evaluation_soundfont=soundfont)  # keeps the songs it has
+    return json.loads(index.read_text())
+
+
+def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = CLIPS, seconds: float = 8.0,
+             seed: int = 3, lach_clips: int = 4, bank_minutes: float = BANK_MINUTES, readme=None,
              soundfont: str | None = None) -> str:
     """`soundfont`: None renders held-out songs with FluidR3_GM; 'timgm6mb' or 'musescore' with a
     soundfont never used in training (the harder test: unseen instrument sounds)."""
     bank = Path(bank_dir)
-    if not list(bank.glob("song_*.npy")):
-        from .data.render import render_bank
+    info = prepare_bank(bank, bank_minutes, seed, soundfont)
+    sf_name = info.get("soundfont", "?")
+    from .engine import Engine
 
-        render_bank(bank, bank_minutes, seed, progress=False, evaluation_soundfont=soundfont)
-    import json
-
-    index = bank / "index.json"
-    sf_name = json.loads(index.read_text()).get("soundfont", "FluidR3_GM.sf2") if index.exists() else "?"
     engine = Engine(model_path)
     rows = evaluate_families(engine, bank, clips, seconds, seed,
                              progress=lambda f, r: print(f"{f}: model {r['model']:.2f} identity {r['identity']:.2f}",
@@ -158,7 +182,7 @@ def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: 
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
             "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
-            "soundfont": Path(sf_name).stem}
+            "soundfont": Path(sf_name).stem, "songs": len(list(bank.glob("song_*.npy")))}
     text = markdown(rows, lach, meta)
     Path(out).write_text(text)
     if readme:

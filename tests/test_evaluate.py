@@ -64,3 +64,31 @@ def test_gain_interval():
     assert gain_interval(np.array([1.0, 3.0])) == pytest.approx(1.96)
     assert gain_interval(np.full(10, 4.0)) == 0.0
     assert np.isnan(gain_interval(np.array([4.0])))  # one clip: no interval
+
+
+def test_bank_of_another_seed_or_soundfont_is_refused(tmp_path):
+    import json
+
+    from amssfx.evaluate import prepare_bank
+
+    index = {"seed": 5, "soundfont": "FluidR3_GM.sf2", "songs": []}
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="seed 5"):
+        prepare_bank(tmp_path, 0.5, seed=3)
+    index["seed"] = 3
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="TimGM6mb"):
+        prepare_bank(tmp_path, 0.5, seed=3, soundfont="timgm6mb")
+    assert list(tmp_path.iterdir()) == [tmp_path / "index.json"]  # nothing rendered into it
+
+
+def test_a_small_bank_grows_to_the_asked_size_keeping_its_songs(tmp_path):
+    from amssfx.evaluate import prepare_bank
+
+    first = prepare_bank(tmp_path, 0.5, seed=3)  # one song of 30 s
+    assert len(first["songs"]) == 1
+    kept = tmp_path / first["songs"][0]
+    before = (kept.stat().st_mtime_ns, kept.read_bytes())
+    grown = prepare_bank(tmp_path, 1.0, seed=3)
+    assert len(grown["songs"]) == 2 and first["songs"][0] in grown["songs"]
+    assert (kept.stat().st_mtime_ns, kept.read_bytes()) == before
