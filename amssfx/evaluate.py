@@ -169,11 +169,10 @@ def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: 
              soundfont: str | None = None) -> str:
     """`soundfont`: None renders held-out songs with FluidR3_GM; 'timgm6mb' or 'musescore' with a
     soundfont never used in training (the harder test: unseen instrument sounds)."""
-    bank = Path(bank_dir)
-    info = prepare_bank(bank, bank_minutes, seed, soundfont)
-    sf_name = info.get("soundfont", "?")
     from .engine import Engine
 
+    bank = Path(bank_dir)
+    info = prepare_bank(bank, bank_minutes, seed, soundfont)
     engine = Engine(model_path)
     rows = evaluate_families(engine, bank, clips, seconds, seed,
                              progress=lambda f, r: print(f"{f}: model {r['model']:.2f} identity {r['identity']:.2f}",
@@ -182,7 +181,7 @@ def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: 
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
             "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
-            "soundfont": Path(sf_name).stem, "songs": len(list(bank.glob("song_*.npy")))}
+            "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"])}
     text = markdown(rows, lach, meta)
     Path(out).write_text(text)
     if readme:
