@@ -138,7 +138,7 @@ class _StopRequest:
         self.restore()
 
 
-def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "wider_mask",
+def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "wider44_mask",
           hours: float = 1.0, batch: int = 8, lr: float = 5e-4, threads: int = 2,
           checkpoint_minutes: float = 5.0, valid_examples: int = 192, init: str | None = None,
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
