@@ -359,13 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", nargs="?", default="all")
     s.set_defaults(fn=cmd_flops)
 
+    from .nn.config import DEFAULT as DEFAULT_CONFIG  # no torch: a dataclass and its instances
+
     s = sub.add_parser("train", help="train or resume a model (extra 'train')")
-    s.add_argument("--run", default="training/wider44_mask",
+    s.add_argument("--run", default=f"training/{DEFAULT_CONFIG.name}",
                    help="run folder (default: the committed run of the bundled model, which resumes)")
     s.add_argument("--train-bank", default="data/train", help="rendered if empty (seed 1)")
     s.add_argument("--train-minutes", type=float, default=90.0, help="minutes of songs to render for training")
     s.add_argument("--valid-bank", default="data/valid")
-    s.add_argument("--config", default="wider44_mask", help="configuration of a new run")
+    s.add_argument("--config", default=DEFAULT_CONFIG.name, help="configuration of a new run")
     s.add_argument("--init", help="start from this checkpoint")
     s.add_argument("--hours", type=float, default=1.0)
     s.add_argument("--batch", type=int, default=8)

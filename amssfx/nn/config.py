@@ -113,6 +113,10 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # and as much or more on the TimGM6mb songs (+0.00 to +0.09 dB).
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
+# The bundled configuration: what a new run trains, and `training/<name>` is the run `amssfx train`
+# resumes by default.
+DEFAULT = WIDER44_MASK
+
 # A tiny configuration for tests and for exercising the runtime with random weights.
 TINY = ModelConfig(name="tiny", n_fft=512, hop=128, frames=32, channels=4, n_down=2,
                    tfc_layers=1, tdf_bottleneck=8, num_heads=2, num_lach=2,

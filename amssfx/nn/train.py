@@ -17,7 +17,7 @@ import torch
 
 from ..data.dataset import RemixDataset, StemBank
 from . import checkpoint
-from .config import CONFIGS, ModelConfig
+from .config import CONFIGS, DEFAULT, ModelConfig
 from .model import AMSSNet, with_mask_output
 from .widen import widen as widen_model
 from .spec import stft
@@ -138,7 +138,7 @@ class _StopRequest:
         self.restore()
 
 
-def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = "wider44_mask",
+def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | ModelConfig = DEFAULT.name,
           hours: float = 1.0, batch: int = 8, lr: float = 5e-4, threads: int = 2,
           checkpoint_minutes: float = 5.0, valid_examples: int = 192, init: str | None = None,
           progress: bool = True, max_steps: int | None = None, compile: bool = False,
