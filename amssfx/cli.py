@@ -251,6 +251,8 @@ def cmd_train(args) -> int:
         raise UsageError("--widen widens the model given by --init")
     if args.lr_end is not None and not 0 <= args.lr_end <= args.lr:
         raise UsageError(f"--lr-end must be between 0 and --lr ({args.lr:g}), got {args.lr_end:g}")
+    if not 0 <= args.eq_db <= 24:
+        raise UsageError(f"--eq-db must be between 0 and 24 dB, got {args.eq_db:g}")
     if args.bf16 and not native_bf16():
         print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
               "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
@@ -263,7 +265,8 @@ def cmd_train(args) -> int:
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
-                family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end)
+                family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
+                eq_db=args.eq_db)
     print(res)
     return 0
 
@@ -384,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decay of the weight average saved as model_ema.pt beside model.pt")
     s.add_argument("--family-weights", type=_family_weights, metavar="FAMILY=W,...",
                    help="draw these task families W times as often as the others, e.g. lowpass=2,highpass=2")
+    s.add_argument("--eq-db", type=float, default=0.0, metavar="DB",
+                   help="timbre augmentation: each training stem through a random low and high shelf of up to "
+                        "+-DB dB (default 0: off); validation stems are never equalised")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.add_argument("--widen", action="store_true",

@@ -479,3 +479,50 @@ def test_level_channels_are_checked():
         with pytest.raises(ValueError):
             AMSSNet(dataclasses.replace(TINY, level_channels=bad))
     assert AMSSNet(dataclasses.replace(TINY, level_channels=(4, 8, 8))).mid.tfc.convs[0][0].out_channels == 8
+
+
+def test_shelf_filters_tilt_the_spectrum():
+    from scipy import signal
+
+    from amssfx.data.augment import shelf_sos
+
+    freqs = [20.0, 100.0, 2000.0, 12000.0, 20000.0]
+    _, low = signal.sosfreqz(shelf_sos("low", 200.0, 6.0, 44100), worN=freqs, fs=44100)
+    _, high = signal.sosfreqz(shelf_sos("high", 4000.0, -6.0, 44100), worN=freqs, fs=44100)
+    low, high = 20 * np.log10(abs(low)), 20 * np.log10(abs(high))
+    assert low[0] == pytest.approx(6.0, abs=0.1) and abs(low[-1]) < 0.05 and low[1] > low[2]
+    assert high[-1] == pytest.approx(-6.0, abs=0.1) and abs(high[0]) < 0.05
+    with pytest.raises(ValueError, match="kind"):
+        shelf_sos("mid", 1000.0, 3.0, 44100)
+
+
+def test_timbre_augmentation_varies_the_stems_and_only_when_asked(tmp_path):
+    """eq_db > 0: the balance of low and high frequencies of a stem varies from example to
+    example (white-noise stems have none of their own); eq_db = 0 draws nothing extra, so the
+    examples are those of a dataset without the option (validation sets stay fixed)."""
+    from amssfx.data.augment import random_shelves
+    from amssfx.data.dataset import RemixDataset, StemBank
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "song_0000000000.npy", (0.1 * rng.standard_normal((4, 2, 40000))).astype(np.float32))
+    x = np.ones((2, 10), np.float32)
+    assert random_shelves(x, np.random.default_rng(1), 0.0, 44100) is x
+
+    def tilt_spread(ds):
+        tilts = []
+        for i in range(40):
+            s = ds.stems(np.random.default_rng(i))["vocals"]
+            if not s.any():  # a dropped stem
+                continue
+            p = np.abs(np.fft.rfft(s[0])) ** 2
+            n = len(p)
+            tilts.append(10 * np.log10(p[n // 200: n // 50].sum() / p[n // 2:].sum()))
+        return float(np.std(tilts))
+
+    bank = StemBank(tmp_path)
+    plain, eq = RemixDataset(bank, 8192, seed=3), RemixDataset(bank, 8192, seed=3, eq_db=6.0)
+    assert tilt_spread(eq) > 3 * tilt_spread(plain)
+    a, b = plain.example(4), RemixDataset(bank, 8192, seed=3, eq_db=0.0).example(4)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[3] == b[3]
+    c = eq.example(4)
+    assert c[0].shape == a[0].shape and c[0].dtype == np.float32 and np.isfinite(c[0]).all()

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from ..query import SIDES, SOURCES, STRENGTHS, Query, encode
-from ..tasks import make_pair
+from ..tasks import SAMPLE_RATE, make_pair
+from .augment import random_shelves
 from .render import STEMS
 
 TRAIN_FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
@@ -75,8 +76,9 @@ class RemixDataset:
 
     def __init__(self, bank: StemBank, segment_samples: int, seed: int = 0,
                  families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1,
-                 family_weights: dict[str, float] | None = None):
+                 family_weights: dict[str, float] | None = None, eq_db: float = 0.0):
         self.bank, self.segment = bank, segment_samples
+        self.eq_db = float(eq_db)  # timbre augmentation (augment.py): shelf gains up to +-eq_db per stem
         self.seed, self.families = seed, families
         self.weights = None if family_weights is None else family_weight_list(family_weights, families)
         self.level_db, self.drop_prob = level_db, drop_prob
@@ -86,7 +88,8 @@ class RemixDataset:
         for i, name in enumerate(STEMS):
             song = self.bank.songs[int(rng.integers(len(self.bank)))]
             start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
-            x = level_stem(np.array(song[i, :, start:start + self.segment], np.float32), rng, self.level_db)
+            x = np.array(song[i, :, start:start + self.segment], np.float32)
+            x = level_stem(random_shelves(x, rng, self.eq_db, SAMPLE_RATE), rng, self.level_db)
             if rng.random() < 0.5:
                 x = x[::-1].copy()  # swap left and right
             if rng.random() < self.drop_prob:

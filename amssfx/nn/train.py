@@ -145,7 +145,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
           mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None, widen: bool = False,
-          lr_end: float | None = None) -> dict:
+          lr_end: float | None = None, eq_db: float = 0.0) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -172,6 +172,9 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     lr_end: the rate falls from `lr` to `lr_end` along a half cosine over this call's `hours`
     (wall-clock time, so a run stopped early has not reached `lr_end`); a resumed run starts
     its schedule again from `lr`.
+
+    eq_db: timbre augmentation of the training stems (data/augment.py), a random low and high
+    shelf of up to +-eq_db dB per stem; validation stems are never equalised.
 
     widen: start from `init` with the level channels of `config` (widen.py: the same output to
     start, new channels with fresh weights in and zero weights out)."""
@@ -224,7 +227,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     # torch.compile fuses the many small elementwise ops around the convs (~1.25x per step on
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
-    data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights)
+    data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights,
+                        eq_db=eq_db)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
     deadline = start + span
     last_ckpt = time.time()
