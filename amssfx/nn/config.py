@@ -108,9 +108,10 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # in blocks of channels (16 on AVX-512, 8 on AVX2), so 44 costs what 48 would; on an AVX2 CPU a
 # chunk took 148-153 ms against 146-149 ms for `wider_mask` (one thread, median of 20).
 # The default and bundled configuration: made from the trained `wider_mask` checkpoint by
-# `amssfx train --widen` and trained on (training/wider44_mask); at 32.7k examples it gains more
+# `amssfx train --widen` and trained on (training/wider44_mask); at 32.7k examples it gained more
 # over identity than `wider_mask` in every family on the held-out FluidR3 songs (+0.05 to +0.14 dB)
-# and as much or more on the TimGM6mb songs (+0.00 to +0.09 dB).
+# and as much or more on the TimGM6mb songs (+0.00 to +0.09 dB). Trained on to 50.6k examples with
+# timbre augmentation (`--eq-db 4`), it gains as much or more again on both soundfonts.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
 # The bundled configuration: what a new run trains, and `training/<name>` is the run `amssfx train`
