@@ -294,10 +294,11 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
                progress=False)
     assert r1["step"] == 3 and (run / "model.pt").exists() and (run / "train_state.pt").exists()
     r2 = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=5, valid_examples=2,
-               progress=False, lr_end=1e-5)
+               progress=False, lr_end=1e-5, eq_db=3.0)
     assert r2["step"] == 5 and r2["examples"] == 10
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [3, 5] and all(np.isfinite(e["valid_loss"]) for e in log)
+    assert [e["eq_db"] for e in log] == [0.0, 3.0]  # the augmentation a stretch was trained with
     # The log records the rate: 5e-4 under the linear warm-up of 200 steps, and in the second call
     # also under the cosine towards lr_end, which after seconds of a one-hour span is still ~1.
     assert log[0]["lr"] == pytest.approx(5e-4 * 4 / 200) and log[1]["lr"] == pytest.approx(5e-4 * 6 / 200, rel=1e-3)

@@ -247,7 +247,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
                     "opt_steps": opt_steps}, tmp)
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
-               "lr": opt.param_groups[0]["lr"],
+               "lr": opt.param_groups[0]["lr"], "eq_db": eq_db,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
