@@ -19,18 +19,16 @@ HIGH_SHELF_HZ = (2000.0, 8000.0)
 
 def shelf_sos(kind: str, corner_hz: float, gain_db: float, sample_rate: int) -> np.ndarray:
     """One second-order shelving section (slope 1) as a (1, 6) sos array; kind 'low' or 'high'."""
+    if kind not in ("low", "high"):
+        raise ValueError(f"shelf kind must be 'low' or 'high', got {kind!r}")
+    sign = 1.0 if kind == "high" else -1.0  # the two shelves differ only in the sign of these terms
     a = 10 ** (gain_db / 40)
     w = 2 * math.pi * corner_hz / sample_rate
     cw, alpha = math.cos(w), math.sin(w) / 2 * math.sqrt(2)
     sa = 2 * math.sqrt(a) * alpha
-    if kind == "low":
-        b = [a * ((a + 1) - (a - 1) * cw + sa), 2 * a * ((a - 1) - (a + 1) * cw), a * ((a + 1) - (a - 1) * cw - sa)]
-        den = [(a + 1) + (a - 1) * cw + sa, -2 * ((a - 1) + (a + 1) * cw), (a + 1) + (a - 1) * cw - sa]
-    elif kind == "high":
-        b = [a * ((a + 1) + (a - 1) * cw + sa), -2 * a * ((a - 1) + (a + 1) * cw), a * ((a + 1) + (a - 1) * cw - sa)]
-        den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - sa]
-    else:
-        raise ValueError(f"shelf kind must be 'low' or 'high', got {kind!r}")
+    p, m = (a + 1) + sign * (a - 1) * cw, (a + 1) - sign * (a - 1) * cw
+    b = [a * (p + sa), -2 * sign * a * ((a - 1) + sign * (a + 1) * cw), a * (p - sa)]
+    den = [m + sa, 2 * sign * ((a - 1) - sign * (a + 1) * cw), m - sa]
     return np.array([b + den], np.float64) / den[0]
 
 
