@@ -114,10 +114,9 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # timbre augmentation (`--eq-db 4`), it gains as much or more again on both soundfonts; trained on
 # to 78.8k examples, it gains more again in every family on both, most on
 # the filters (+0.07 to +0.21 dB), while validation had stopped rising (12.92 at 66.2k, 12.93 at 78.8k).
-# Trained on to 91.7k examples on a training bank of twice the size (360 songs), validation rose
-# again (13.00) and it gained more in every family on both (+0.02 to +0.10 dB); to 105.3k on a bank doubled again
-# (720 songs): validation 13.07, more gain again in every family on both (+0.01 to +0.09 dB); to 134.4k (the bundled checkpoint) on the same bank:
-# validation 13.20, as much or more gain in every family on both (+0.00 to +0.19 dB).
+# Trained on with the training bank doubled twice (360, then 720 songs), validation rose again
+# (13.00 at 91.7k, 13.07 at 105.3k, 13.20 at 134.4k, the bundled checkpoint), and each bundled step
+# gained as much or more in every family on both; the README's training table has the details.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
 # The bundled configuration: what a new run trains, and `training/<name>` is the run `amssfx train`
