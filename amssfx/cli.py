@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -260,7 +261,7 @@ def cmd_train(args) -> int:
     for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
-            render_bank(bank, minutes, seed)
+            render_bank(bank, minutes, seed, jobs=os.cpu_count() or 1)
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
@@ -284,7 +285,9 @@ def cmd_evaluate(args) -> int:
 def cmd_render(args) -> int:
     from .data.render import render_bank
 
-    res = render_bank(args.out, args.minutes, args.seed)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, got {args.jobs}")
+    res = render_bank(args.out, args.minutes, args.seed, jobs=args.jobs)
     print(f"rendered {res['rendered_seconds']:.0f} s of 4-stem audio in {res['elapsed_seconds']:.1f} s "
           f"({res['audio_seconds_per_second']:.1f} s of audio per second)")
     return 0
@@ -420,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="songs rendered at a time, one process each (default: one per core)")
     s.set_defaults(fn=cmd_render)
     return p
 

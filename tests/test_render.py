@@ -63,6 +63,22 @@ def test_render_bank_resumes(tmp_path):
     assert res["rendered_seconds"] == 0.0  # already there
 
 
+def test_render_bank_in_parallel_is_the_same_bank(tmp_path):
+    render_bank(tmp_path / "one", minutes=0.15, seed=9, song_seconds=3.0, progress=False)
+    (tmp_path / "two").mkdir()
+    first = json.loads((tmp_path / "one" / "index.json").read_text())["songs"]
+    np.save(tmp_path / "two" / first[0], np.load(tmp_path / "one" / first[0]))  # one song already there
+    res = render_bank(tmp_path / "two", minutes=0.15, seed=9, song_seconds=3.0, progress=False, jobs=2)
+    assert res["rendered_seconds"] == 6.0  # the other two songs
+    index = json.loads((tmp_path / "two" / "index.json").read_text())
+    assert index["songs"] == first and len(first) == 3
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(first + ["index.json"])  # no temp files
+    for name in first:
+        np.testing.assert_array_equal(np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name))
+    with pytest.raises(ValueError, match="jobs"):
+        render_bank(tmp_path / "three", minutes=0.1, seed=9, jobs=0, progress=False)
+
+
 def test_demo_seed_is_not_a_bank_seed():
     bank_seeds = {song_seed(s, i) for s in (1, 2, 3) for i in range(400)}
     assert DEMO_SEED not in bank_seeds
@@ -74,3 +90,5 @@ def test_cli_render_reports_speed(tmp_path):
     r = run_cli("data", "render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11")
     assert r.returncode == 0, r.stderr
     assert "s of audio per second" in r.stdout
+    r = run_cli("data", "render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11", "--jobs", "0")
+    assert r.returncode == 2 and "--jobs" in r.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -128,31 +129,59 @@ def song_seed(base_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
 
 
+def _render_one(out: Path, seed: int, song_seconds: float, evaluation_soundfont: str | None) -> float:
+    """Render song `seed` into `out` unless it is there (temp file + rename); the seconds rendered."""
+    path = out / f"song_{seed:010d}.npy"
+    if path.exists():
+        return 0.0
+    stems = render_song(arrange(seed, song_seconds), evaluation_soundfont)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # never matched by a bank's song_*.npy
+    with open(tmp, "wb") as f:
+        np.save(f, np.stack([stems[k] for k in STEMS]))
+    os.replace(tmp, path)
+    return song_seconds
+
+
 def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: float = 30.0,
-                progress: bool = True, evaluation_soundfont: str | None = None) -> dict:
+                progress: bool = True, evaluation_soundfont: str | None = None, jobs: int = 1) -> dict:
     """Render `minutes` of songs into `out_dir` as one (4, 2, time) float32 .npy per song.
 
-    Songs already present (same seed) are kept, so an interrupted render resumes.
+    Songs already present (same seed) are kept, so an interrupted render resumes. jobs > 1 renders
+    that many songs at a time in worker processes (FluidSynth and espeak-ng use one core each);
+    every song depends on its own seed only, so the bank is the same for any number of jobs.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, got {jobs}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    soundfont_path(evaluation_soundfont)  # a missing or reserved soundfont fails before any work
     n_songs = max(1, int(np.ceil(minutes * 60 / song_seconds)))
+    seeds = [song_seed(seed, i) for i in range(n_songs)]
     t0 = time.perf_counter()
     rendered_s = 0.0
-    bar = tqdm(range(n_songs), desc="render", unit="song", disable=not progress)
-    for i in bar:
-        s = song_seed(seed, i)
-        path = out / f"song_{s:010d}.npy"
-        if path.exists():
-            continue
-        stems = render_song(arrange(s, song_seconds), evaluation_soundfont)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, np.stack([stems[k] for k in STEMS]))
-        os.replace(tmp, path)
-        rendered_s += song_seconds
+    bar = tqdm(total=n_songs, desc="render", unit="song", disable=not progress)
+
+    def done(seconds: float) -> None:
+        nonlocal rendered_s
+        rendered_s += seconds
+        bar.update(1)
         bar.set_postfix(audio_s_per_s=f"{rendered_s / (time.perf_counter() - t0):.1f}")
+
+    if jobs == 1:
+        for s in seeds:
+            done(_render_one(out, s, song_seconds, evaluation_soundfont))
+    else:
+        # Spawned, not forked: a fork of a process that has used FluidSynth (its threads and locks)
+        # can hang in the child.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for seconds in pool.map(_render_one, [out] * n_songs, seeds, [song_seconds] * n_songs,
+                                    [evaluation_soundfont] * n_songs):
+                done(seconds)
+    bar.close()
     elapsed = time.perf_counter() - t0
     index = {"seed": seed, "soundfont": Path(soundfont_path(evaluation_soundfont)).name,
              "songs": sorted(p.name for p in out.glob("song_*.npy")),
