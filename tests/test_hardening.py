@@ -421,8 +421,11 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_model):
     src = tmp_path / "in.wav"
     sf.write(str(src), sine(300, seconds).T, 44100)
     out = tmp_path / "stems"
+    # The child gets the default Ctrl-C handling whatever the test run inherited: a shell starts a
+    # background job (`cmd &`) with SIGINT ignored, and Python then installs no KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "stems", str(src), "-o", str(out), "--model",
-                             str(tiny_model[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                             str(tiny_model[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # The signal goes out when the progress line shows the run between its first finished stem (of four) and
     # its end, so it always lands mid-export, however fast the machine is.
     err_parts, mid_run = [], threading.Event()

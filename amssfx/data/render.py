@@ -146,9 +146,10 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
                 progress: bool = True, evaluation_soundfont: str | None = None, jobs: int = 1) -> dict:
     """Render `minutes` of songs into `out_dir` as one (4, 2, time) float32 .npy per song.
 
-    Songs already present (same seed) are kept, so an interrupted render resumes. jobs > 1 renders
-    that many songs at a time in worker processes (FluidSynth and espeak-ng use one core each);
-    every song depends on its own seed only, so the bank is the same for any number of jobs.
+    Songs already present (same seed) are kept, so an interrupted render resumes. `jobs` songs are
+    rendered at a time, each job in a worker process (FluidSynth and espeak-ng use one core each);
+    every song depends on its own seed only, so the bank is the same for any number of jobs and
+    whatever the calling process has done before.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -171,16 +172,14 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
         bar.update(1)
         bar.set_postfix(audio_s_per_s=f"{rendered_s / (time.perf_counter() - t0):.1f}")
 
-    if jobs == 1:
-        for s in seeds:
-            done(_render_one(out, s, song_seconds, evaluation_soundfont))
-    else:
-        # Spawned, not forked: a fork of a process that has used FluidSynth (its threads and locks)
-        # can hang in the child.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for seconds in pool.map(_render_one, [out] * n_songs, seeds, [song_seconds] * n_songs,
-                                    [evaluation_soundfont] * n_songs):
-                done(seconds)
+    # Songs are rendered in fresh worker processes, also for one job: FluidSynth's dither noise comes
+    # from the C library's rand(), whose state is the process's, so a song rendered in a process where
+    # other code has used rand() differs from the bank's by up to two LSB. Spawned, not forked: a fork
+    # of a process that has used FluidSynth (its threads and locks) can hang in the child.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for seconds in pool.map(_render_one, [out] * n_songs, seeds, [song_seconds] * n_songs,
+                                [evaluation_soundfont] * n_songs):
+            done(seconds)
     bar.close()
     elapsed = time.perf_counter() - t0
     index = {"seed": seed, "soundfont": Path(soundfont_path(evaluation_soundfont)).name,
