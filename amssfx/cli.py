@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run", default=f"training/{DEFAULT_CONFIG.name}",
                    help="run folder (default: the committed run of the bundled model, which resumes)")
     s.add_argument("--train-bank", default="data/train", help="rendered if empty (seed 1)")
-    s.add_argument("--train-minutes", type=float, default=360.0, help="minutes of songs to render for training")
+    s.add_argument("--train-minutes", type=float, default=540.0, help="minutes of songs to render for training")
     s.add_argument("--valid-bank", default="data/valid")
     s.add_argument("--config", default=DEFAULT_CONFIG.name, help="configuration of a new run")
     s.add_argument("--init", help="start from this checkpoint")
