@@ -254,6 +254,8 @@ def cmd_train(args) -> int:
         raise UsageError(f"--lr-end must be between 0 and --lr ({args.lr:g}), got {args.lr_end:g}")
     if not 0 <= args.eq_db <= 24:
         raise UsageError(f"--eq-db must be between 0 and 24 dB, got {args.eq_db:g}")
+    if not 0 <= args.coherent <= 1:
+        raise UsageError(f"--coherent must be between 0 and 1, got {args.coherent:g}")
     if args.bf16 and not native_bf16():
         print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
               "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
@@ -267,7 +269,7 @@ def cmd_train(args) -> int:
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
-                eq_db=args.eq_db)
+                eq_db=args.eq_db, coherent=args.coherent)
     print(res)
     return 0
 
@@ -393,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eq-db", type=float, default=0.0, metavar="DB",
                    help="timbre augmentation: each training stem through a random low and high shelf of up to "
                         "+-DB dB (default 0: off); validation stems are never equalised")
+    s.add_argument("--coherent", type=float, default=0.0, metavar="P",
+                   help="share of training examples mixed from the four stems of one song at one offset, as in a "
+                        "real mix (default 0: every stem from a song of its own)")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.add_argument("--widen", action="store_true",

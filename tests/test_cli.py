@@ -63,6 +63,8 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "--lr-end" in msg and not (tmp_path / "run").exists()
     msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--eq-db", "-3"), 2)
     assert "--eq-db" in msg and not (tmp_path / "run").exists()
+    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--coherent", "1.5"), 2)
+    assert "--coherent" in msg and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -527,3 +527,30 @@ def test_timbre_augmentation_varies_the_stems_and_only_when_asked(tmp_path):
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[3] == b[3]
     c = eq.example(4)
     assert c[0].shape == a[0].shape and c[0].dtype == np.float32 and np.isfinite(c[0]).all()
+
+
+def test_coherent_examples_mix_one_song_at_one_offset(tmp_path):
+    """coherent = 1: the four stems of an example come from one song at one offset; 0: each
+    from a song of its own (here almost never the same place); 0 draws nothing extra."""
+    from amssfx.data.dataset import RemixDataset, StemBank
+
+    rng = np.random.default_rng(0)
+    for k in range(5):  # all four stems of a song carry one noise, left = right (stems may swap sides)
+        noise = rng.standard_normal((1, 1, 30000)).astype(np.float32)
+        noise = np.repeat(noise, 2, 1)
+        np.save(tmp_path / f"song_{k:010d}.npy", np.repeat(noise, 4, 0))
+    bank = StemBank(tmp_path)
+
+    def share_coherent(ds, n=60):
+        same = 0
+        for i in range(n):
+            st = [s / np.sqrt(np.mean(s * s)) for s in ds.stems(np.random.default_rng(i)).values()]
+            same += all(np.allclose(st[0], s, atol=1e-4) for s in st[1:])
+        return same / n
+
+    assert share_coherent(RemixDataset(bank, 4096, drop_prob=0.0, coherent=1.0)) == 1.0
+    assert share_coherent(RemixDataset(bank, 4096, drop_prob=0.0)) == 0.0
+    half = share_coherent(RemixDataset(bank, 4096, drop_prob=0.0, coherent=0.5))
+    assert 0.25 < half < 0.75
+    a, b = RemixDataset(bank, 4096, seed=3).example(4), RemixDataset(bank, 4096, seed=3, coherent=0.0).example(4)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[3] == b[3]

@@ -76,8 +76,12 @@ class RemixDataset:
 
     def __init__(self, bank: StemBank, segment_samples: int, seed: int = 0,
                  families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1,
-                 family_weights: dict[str, float] | None = None, eq_db: float = 0.0):
+                 family_weights: dict[str, float] | None = None, eq_db: float = 0.0, coherent: float = 0.0):
         self.bank, self.segment = bank, segment_samples
+        # coherent: the share of examples whose four stems come from one song at one offset, as in a
+        # real mix (parts that play together in time and harmony); the rest take each stem from a
+        # song of its own. 0 draws nothing extra, so the examples are those of earlier runs.
+        self.coherent = float(coherent)
         self.eq_db = float(eq_db)  # timbre augmentation (augment.py): shelf gains up to +-eq_db per stem
         self.seed, self.families = seed, families
         self.weights = None if family_weights is None else family_weight_list(family_weights, families)
@@ -85,9 +89,11 @@ class RemixDataset:
 
     def stems(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         out = {}
+        one_song = self.coherent > 0 and rng.random() < self.coherent
         for i, name in enumerate(STEMS):
-            song = self.bank.songs[int(rng.integers(len(self.bank)))]
-            start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
+            if i == 0 or not one_song:
+                song = self.bank.songs[int(rng.integers(len(self.bank)))]
+                start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
             x = np.array(song[i, :, start:start + self.segment], np.float32)
             x = level_stem(random_shelves(x, rng, self.eq_db, SAMPLE_RATE), rng, self.level_db)
             if rng.random() < 0.5:

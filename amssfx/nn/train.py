@@ -145,7 +145,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
           mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None, widen: bool = False,
-          lr_end: float | None = None, eq_db: float = 0.0) -> dict:
+          lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -175,6 +175,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
 
     eq_db: timbre augmentation of the training stems (data/augment.py), a random low and high
     shelf of up to +-eq_db dB per stem; validation stems are never equalised.
+
+    coherent: the share of training examples mixed from the four stems of one song at one
+    offset (the rest remix stems of different songs); validation always remixes, so its
+    figures stay comparable with earlier runs.
 
     widen: start from `init` with the level channels of `config` (widen.py: the same output to
     start, new channels with fresh weights in and zero weights out)."""
@@ -228,7 +232,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
     data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights,
-                        eq_db=eq_db)
+                        eq_db=eq_db, coherent=coherent)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
     deadline = start + span
     last_ckpt = time.time()
@@ -248,6 +252,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
                "lr": opt.param_groups[0]["lr"], "eq_db": eq_db,
+               "coherent": coherent,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
