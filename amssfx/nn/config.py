@@ -115,8 +115,10 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # to 78.8k examples, it gains more again in every family on both, most on
 # the filters (+0.07 to +0.21 dB), while validation had stopped rising (12.92 at 66.2k, 12.93 at 78.8k).
 # Trained on with the training bank doubled twice (360, then 720 songs), validation rose again
-# (13.00 at 91.7k, 13.07 at 105.3k, 13.20 at 134.4k; 13.32 at 181.0k with a 1080-song
-# bank; 13.36 at 212.9k, the bundled checkpoint, with half its examples mixed from one song), and each bundled step gained in nearly every family on both; the README's
+# (13.00 at 91.7k, 13.07 at 105.3k, 13.20 at 134.4k; 13.32 at 181.0k with a 1080-song bank),
+# and each bundled step gained in nearly every family on both. Trained on with half, then three
+# quarters of its examples mixed from the stems of one song (`--coherent`), it gained in every
+# family on both again (13.36 at 212.9k; 13.37 at 232.1k, the bundled checkpoint). The README's
 # training table has the details.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
