@@ -118,7 +118,9 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # (13.00 at 91.7k, 13.07 at 105.3k, 13.20 at 134.4k; 13.32 at 181.0k with a 1080-song bank),
 # and each bundled step gained in nearly every family on both. Trained on with half, then three
 # quarters of its examples mixed from the stems of one song (`--coherent`), it gained in every
-# family on both again (13.36 at 212.9k; 13.37 at 232.1k, the bundled checkpoint). The README's
+# family on both again (13.36 at 212.9k; 13.37 at 232.1k). With every example mixed from one song,
+# validation (remixed examples) fell back to 13.36 at 251.6k, the bundled checkpoint, while the
+# held-out FluidR3 gains rose in every family and TimGM6mb stayed level. The README's
 # training table has the details.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
