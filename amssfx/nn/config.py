@@ -108,20 +108,9 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # in blocks of channels (16 on AVX-512, 8 on AVX2), so 44 costs what 48 would; on an AVX2 CPU a
 # chunk took 148-153 ms against 146-149 ms for `wider_mask` (one thread, median of 20).
 # The default and bundled configuration: made from the trained `wider_mask` checkpoint by
-# `amssfx train --widen` and trained on (training/wider44_mask); at 32.7k examples it gained more
-# over identity than `wider_mask` in every family on the held-out FluidR3 songs (+0.05 to +0.14 dB)
-# and as much or more on the TimGM6mb songs (+0.00 to +0.09 dB). Trained on to 50.6k examples with
-# timbre augmentation (`--eq-db 4`), it gains as much or more again on both soundfonts; trained on
-# to 78.8k examples, it gains more again in every family on both, most on
-# the filters (+0.07 to +0.21 dB), while validation had stopped rising (12.92 at 66.2k, 12.93 at 78.8k).
-# Trained on with the training bank doubled twice (360, then 720 songs), validation rose again
-# (13.00 at 91.7k, 13.07 at 105.3k, 13.20 at 134.4k; 13.32 at 181.0k with a 1080-song bank),
-# and each bundled step gained in nearly every family on both. Trained on with half, then three
-# quarters of its examples mixed from the stems of one song (`--coherent`), it gained in every
-# family on both again (13.36 at 212.9k; 13.37 at 232.1k). With every example mixed from one song,
-# validation (remixed examples) fell back to 13.36 at 251.6k, the bundled checkpoint, while the
-# held-out FluidR3 gains rose in every family and TimGM6mb stayed level. The README's
-# training table has the details.
+# `amssfx train --widen` and trained on (training/wider44_mask); at 32.7k examples it already gained
+# more over identity than `wider_mask` in every family on the held-out FluidR3 songs. How it was
+# trained on since, and what each bundled step measured, is in the README's training table.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
 # The bundled configuration: what a new run trains, and `training/<name>` is the run `amssfx train`
