@@ -256,20 +256,34 @@ def cmd_train(args) -> int:
         raise UsageError(f"--eq-db must be between 0 and 24 dB, got {args.eq_db:g}")
     if not 0 <= args.coherent <= 1:
         raise UsageError(f"--coherent must be between 0 and 1, got {args.coherent:g}")
+    if not 0 <= args.lach_floor < 1 / 16 or not 0 <= args.lach_weight <= 10:
+        raise UsageError(f"--lach-floor must be in [0, 1/16) and --lach-weight in [0, 10], "
+                         f"got {args.lach_floor:g} and {args.lach_weight:g}")
     if args.bf16 and not native_bf16():
         print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
               "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
         args.bf16 = False
-    for bank, minutes, seed in ((args.train_bank, args.train_minutes, 1), (args.valid_bank, 6, 2)):
+    from .data.dataset import parse_banks
+
+    try:
+        train_banks = parse_banks(args.train_bank)
+    except ValueError as e:
+        raise UsageError(f"--train-bank: {e}") from None
+    defaults = {"data/train": (args.train_minutes, 1, "fluidsynth"), "data/valid": (6, 2, "fluidsynth"),
+                "data/rec_train": (80, 11, "recorded"), "data/rec_valid": (8, 12, "recorded-heldout")}
+    for bank in [b for b, _ in train_banks] + [args.valid_bank]:
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
-            print(f"rendering {minutes:g} minutes of songs into {bank} (seed {seed})")
-            render_bank(bank, minutes, seed, jobs=os.cpu_count() or 1)
+            if bank not in defaults:
+                raise UsageError(f"{bank} holds no songs; render it with `amssfx data render --out {bank}`")
+            minutes, seed, material = defaults[bank]
+            print(f"rendering {minutes:g} minutes of {material} songs into {bank} (seed {seed})")
+            render_bank(bank, minutes, seed, jobs=os.cpu_count() or 1, material=material)
     res = train(args.run, args.train_bank, args.valid_bank, args.config, hours=args.hours, batch=args.batch,
                 lr=args.lr, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, init=args.init,
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
-                eq_db=args.eq_db, coherent=args.coherent)
+                eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight)
     print(res)
     return 0
 
@@ -277,10 +291,13 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
-    table = evaluate(args.model, args.bank, args.out, clips=args.clips, seconds=args.seconds, seed=args.seed,
-                     lach_clips=args.lach_clips, readme=args.readme, soundfont=args.soundfont,
-                     bank_minutes=args.bank_minutes)
-    print(table)
+    if args.clips < 2 or args.lach_clips < 0 or not 1 <= args.seconds <= 60:
+        raise UsageError("--clips must be 2 or more, --lach-clips 0 or more, --seconds between 1 and 60")
+    for name in args.held_out or list(HELD_OUT):
+        out = Path(args.out_dir) / HELD_OUT[name].table if args.out_dir else None
+        table = evaluate(args.model, name, Path(args.bank_root) / f"test_{name}", out, clips=args.clips,
+                         seconds=args.seconds, lach_clips=args.lach_clips)
+        print(table)
     return 0
 
 
@@ -289,7 +306,7 @@ def cmd_render(args) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, got {args.jobs}")
-    res = render_bank(args.out, args.minutes, args.seed, jobs=args.jobs)
+    res = render_bank(args.out, args.minutes, args.seed, jobs=args.jobs, material=args.material)
     print(f"rendered {res['rendered_seconds']:.0f} s of 4-stem audio in {res['elapsed_seconds']:.1f} s "
           f"({res['audio_seconds_per_second']:.1f} s of audio per second)")
     return 0
@@ -372,9 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train or resume a model (extra 'train')")
     s.add_argument("--run", default=f"training/{DEFAULT_CONFIG.name}",
                    help="run folder (default: the committed run of the bundled model, which resumes)")
-    s.add_argument("--train-bank", default="data/train", help="rendered if empty (seed 1)")
+    s.add_argument("--train-bank", default="data/train:1,data/rec_train:2",
+                   help="stem banks, FOLDER[:WEIGHT],... (a bank is drawn in proportion to its weight); "
+                        "data/train and data/rec_train are rendered if empty")
     s.add_argument("--train-minutes", type=float, default=540.0, help="minutes of songs to render for training")
-    s.add_argument("--valid-bank", default="data/valid")
+    s.add_argument("--valid-bank", default="data/rec_valid",
+                   help="validation bank (default: held-out recorded sources, rendered if empty)")
     s.add_argument("--config", default=DEFAULT_CONFIG.name, help="configuration of a new run")
     s.add_argument("--init", help="start from this checkpoint")
     s.add_argument("--hours", type=float, default=1.0)
@@ -398,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--coherent", type=float, default=0.0, metavar="P",
                    help="share of training examples mixed from the four stems of one song at one offset, as in a "
                         "real mix (default 0: every stem from a song of its own)")
+    s.add_argument("--lach-floor", type=float, default=0.0, metavar="SHARE",
+                   help="share of the last block's output every latent channel should carry (e.g. 0.02); 0: off")
+    s.add_argument("--lach-weight", type=float, default=0.0, metavar="W",
+                   help="weight of the --lach-floor penalty (per channel: 1 - share / floor, at least 0)")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.add_argument("--widen", action="store_true",
@@ -405,21 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "to start, and train it on")
     s.set_defaults(fn=cmd_train)
 
-    from .evaluate import BANK_MINUTES, CLIPS
+    from .evaluate import CLIPS, HELD_OUT
 
-    s = sub.add_parser("evaluate", help="the evaluation protocol on held-out rendered songs")
+    s = sub.add_parser("evaluate", help="the evaluation protocol on held-out songs (real-timbre and synthetic)")
     s.add_argument("--model", help="ONNX model (default: bundled)")
-    s.add_argument("--bank", default="data/test", help="held-out stem bank (rendered if missing)")
-    s.add_argument("--out", default="evaluation.md")
+    s.add_argument("--held-out", action="append", choices=list(HELD_OUT), metavar="SET",
+                   help=f"held-out set, repeatable: {', '.join(HELD_OUT)} (default: all, in that order)")
+    s.add_argument("--bank-root", default="data", help="held-out banks are FOLDER/test_SET (rendered if missing)")
+    s.add_argument("--out-dir", help="where the tables go (default: beside the bundled model)")
     s.add_argument("--clips", type=int, default=CLIPS, help=f"clips per family (default {CLIPS}, as the bundled table)")
-    s.add_argument("--bank-minutes", type=float, default=BANK_MINUTES,
-                   help=f"minutes of held-out songs (default {BANK_MINUTES:g}); missing songs are rendered")
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
-    s.add_argument("--readme", help="also replace the evaluation section of this README")
-    s.add_argument("--soundfont", choices=["timgm6mb", "musescore"],
-                   help="render the held-out songs with a soundfont never used in training")
     s.add_argument("--seconds", type=float, default=8.0)
-    s.add_argument("--seed", type=int, default=3)
     s.set_defaults(fn=cmd_evaluate)
 
     d = sub.add_parser("data", help="training data")
@@ -430,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="songs rendered at a time, one process each (default: one per core)")
+    s.add_argument("--material", choices=["fluidsynth", "recorded", "recorded-heldout"], default="fluidsynth",
+                   help="General-MIDI soundfont and espeak-ng, recorded kits, samples and voices of the "
+                        "training split, or the held-out recorded sources (for validation)")
     s.set_defaults(fn=cmd_render)
     return p
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def evaluate_families(engine, bank_dir, clips: int, seconds: float, seed: int, p
 
     rows = {}
     for fi, family in enumerate(FAMILIES):
-        model_s, ident_s, dsp_s, sizes = [], [], [], []
+        model_s, ident_s, dsp_s, sizes, targets = [], [], [], [], []
         for q, stems in held_out_clips(bank_dir, clips, seconds, seed + 1000 * fi, family):
             inp, tgt = make_pair(stems, q)
             est = engine.process_array(inp, 44100, engine.params(q))
@@ -63,15 +64,27 @@ def evaluate_families(engine, bank_dir, clips: int, seconds: float, seed: int, p
             ident_s.append(sdr(tgt, inp))
             dsp_s.append(sdr(tgt, global_dsp(inp, q)))
             sizes.append(len(q.targets))
+            targets.append(q.targets)
         gain = np.array(model_s) - np.array(ident_s)
         rows[family] = {"model": float(np.mean(model_s)), "identity": float(np.mean(ident_s)),
                         "global_dsp": float(np.mean(dsp_s)), "clips": clips,
                         "gain_ci95": gain_interval(gain),
                         "gain_by_targets": {n: (float(np.mean(gain[np.array(sizes) == n])), sizes.count(n))
-                                            for n in sorted(set(sizes))}}
+                                            for n in sorted(set(sizes))},
+                        "gain_by_source": by_source(gain, targets)}
         if progress:
             progress(family, rows[family])
     return rows
+
+
+def by_source(gain: np.ndarray, targets: list[tuple[str, ...]]) -> dict[str, tuple[float, int]]:
+    """Mean gain of the clips whose query names each source (a clip naming two counts for both)."""
+    out = {}
+    for s in ("vocals", "drums", "bass"):
+        sel = np.array([s in t for t in targets], bool)
+        if sel.any():
+            out[s] = (float(np.mean(gain[sel])), int(sel.sum()))
+    return out
 
 
 def gain_interval(gain: np.ndarray) -> float:
@@ -82,6 +95,16 @@ def gain_interval(gain: np.ndarray) -> float:
     return float(1.96 * np.std(gain, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
 
+BANDS = (("low", 0.0, 250.0), ("mid", 250.0, 4000.0), ("high", 4000.0, 22050.0))  # Hz
+
+
+def band_energies(y: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
+    """Energy of (channels, time) audio in each of BANDS."""
+    spec = np.abs(np.fft.rfft(y, axis=-1)) ** 2
+    f = np.fft.rfftfreq(y.shape[-1], 1 / sample_rate)
+    return np.array([spec[..., (f >= lo) & (f < hi)].sum() for _, lo, hi in BANDS])
+
+
 def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
     """Per latent channel: share of the latent path's energy, and the stem its solo correlates with best."""
     from .engine import solo
@@ -89,12 +112,14 @@ def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed:
     h, l = engine.mask_shape
     energy = np.zeros((h, l))
     corr = np.zeros((h, l, len(STEM_NAMES)))
+    band = np.zeros((h, l, len(BANDS)))
     for _, stems in held_out_clips(bank_dir, clips, seconds, seed + 777):
         mix = sum(stems.values())
         for i in range(h):
             for j in range(l):
                 y = engine.process_array(mix, 44100, engine.params(LACH_QUERY, solo((h, l), i, j), 0.0))
                 energy[i, j] += float(np.sum(y * y))
+                band[i, j] += band_energies(y)
                 for k, name in enumerate(STEM_NAMES):
                     s = stems[name]
                     den = np.sqrt(np.sum(y * y) * np.sum(s * s))
@@ -106,12 +131,12 @@ def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed:
         for j in range(l):
             k = int(np.argmax(np.abs(corr[i, j])))
             out.append({"head": i, "lach": j, "energy_share": float(share[i, j]), "stem": STEM_NAMES[k],
-                        "correlation": float(corr[i, j, k])})
+                        "correlation": float(corr[i, j, k]), "band": BANDS[int(np.argmax(band[i, j]))][0]})
     return out
 
 
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
-    lines = [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
+    lines = ([f"### {meta['title']}", ""] if meta.get("title") else []) + [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
              f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s per family from "
              f"{meta.get('songs', '?')} songs (rendered with seed {meta['seed']}, {meta['soundfont']}; "
              f"every named source present), "
@@ -132,12 +157,20 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
             by = r.get("gain_by_targets", {})
             lines.append(f"| {f} | " + " | ".join(f"{by[n][0]:+.2f} ({by[n][1]})" if n in by else "–"
                                                   for n in sizes) + " |")
+    if any(r.get("gain_by_source") for r in rows.values()):
+        names = ("vocals", "drums", "bass")
+        lines += ["", "Gain over identity by the source the query names (clips in brackets):", "",
+                  "| family | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        for f, r in rows.items():
+            by = r.get("gain_by_source", {})
+            lines.append(f"| {f} | " + " | ".join(f"{by[n][0]:+.2f} ({by[n][1]})" if n in by else "–"
+                                                  for n in names) + " |")
     if lach:
         lines += ["", f"Latent channels of the last block (query `{LACH_QUERY}`, each soloed, direct path off):", "",
-                  "| head:lach | energy share | best-correlated stem (r) |", "|---|---:|---|"]
+                  "| head:lach | energy share | best-correlated stem (r) | band |", "|---|---:|---|---|"]
         for c in lach:
             lines.append(f"| {c['head']}:{c['lach']} | {100 * c['energy_share']:.1f} % | {c['stem']} "
-                         f"({c['correlation']:+.2f}) |")
+                         f"({c['correlation']:+.2f}) | {c.get('band', '–')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,47 +178,71 @@ BANK_MINUTES = 30.0  # 60 held-out songs of 30 s per soundfont
 CLIPS = 128  # per family
 
 
-def prepare_bank(bank_dir, minutes: float, seed: int, soundfont: str | None = None) -> dict:
-    """Render the held-out songs of `seed` that the bank lacks (all of them in a new folder) and
-    return its index. A bank of another seed or soundfont is refused, not mixed with new songs."""
+@dataclass(frozen=True)
+class HeldOut:
+    """A held-out set: how its songs are rendered, and where its table goes."""
+
+    name: str
+    material: str  # render.MATERIALS
+    soundfont: str | None  # an evaluation soundfont for FluidSynth songs
+    seed: int
+    minutes: float
+    table: str  # file name of its table among the model's assets
+    title: str
+
+
+# The real-timbre set comes first: it is the one users' songs resemble.
+HELD_OUT = {
+    "recorded": HeldOut("recorded", "recorded-heldout", None, 13, 20.0, "evaluation_recorded.md",
+                        "Recorded sources held out of training (real timbres)"),
+    "fluidr3": HeldOut("fluidr3", "fluidsynth", None, 3, BANK_MINUTES, "evaluation.md",
+                       "Synthetic songs, FluidR3_GM (the training soundfont), held-out songs"),
+    "timgm6mb": HeldOut("timgm6mb", "fluidsynth", "timgm6mb", 3, BANK_MINUTES, "evaluation_timgm6mb.md",
+                        "Synthetic songs, TimGM6mb (a soundfont never used in training)"),
+}
+
+
+def prepare_bank(bank_dir, held: HeldOut, minutes: float | None = None) -> dict:
+    """Render the held-out songs that the bank lacks (all of them in a new folder) and return its
+    index. A bank of another seed or material is refused, not mixed with new songs."""
     import json
 
     from .data.render import render_bank, soundfont_path
 
     bank = Path(bank_dir)
     index = bank / "index.json"
+    want = Path(soundfont_path(held.soundfont)).name if held.material == "fluidsynth" else held.material
     if index.exists():
         have = json.loads(index.read_text())
-        want_sf = Path(soundfont_path(soundfont)).name
-        if have.get("seed") != seed or have.get("soundfont") != want_sf:
+        if have.get("seed") != held.seed or have.get("soundfont") != want:
             raise ValueError(f"{bank} holds songs of seed {have.get('seed')} rendered with {have.get('soundfont')}; "
-                             f"this evaluation wants seed {seed} with {want_sf}: give another --bank")
-    render_bank(bank, minutes, seed, progress=False, evaluation_soundfont=soundfont)  # keeps the songs it has
+                             f"the {held.name} set wants seed {held.seed} with {want}: give another --bank-root")
+    render_bank(bank, held.minutes if minutes is None else minutes, held.seed, progress=False,
+                evaluation_soundfont=held.soundfont, material=held.material)  # keeps the songs it has
     return json.loads(index.read_text())
 
 
-def evaluate(model_path=None, bank_dir="data/test", out="evaluation.md", clips: int = CLIPS, seconds: float = 8.0,
-             seed: int = 3, lach_clips: int = 4, bank_minutes: float = BANK_MINUTES, readme=None,
-             soundfont: str | None = None) -> str:
-    """`soundfont`: None renders held-out songs with FluidR3_GM; 'timgm6mb' or 'musescore' with a
-    soundfont never used in training (the harder test: unseen instrument sounds)."""
+def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=None, clips: int = CLIPS,
+             seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None) -> str:
+    """The table of one held-out set (HELD_OUT) for a model, written to `out` (default: the
+    set's table beside the bundled model) and returned."""
     from .engine import Engine
+    from .model_runtime import ASSETS
 
-    bank = Path(bank_dir)
-    info = prepare_bank(bank, bank_minutes, seed, soundfont)
+    held = HELD_OUT[held_out]
+    bank = Path(bank_dir or f"data/test_{held.name}")
+    info = prepare_bank(bank, held, bank_minutes)
     engine = Engine(model_path)
-    rows = evaluate_families(engine, bank, clips, seconds, seed,
-                             progress=lambda f, r: print(f"{f}: model {r['model']:.2f} identity {r['identity']:.2f}",
-                                                         flush=True))
-    lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, seed) if lach_clips else []
+    rows = evaluate_families(engine, bank, clips, seconds, held.seed,
+                             progress=lambda f, r: print(f"{held.name} {f}: model {r['model']:.2f} "
+                                                         f"identity {r['identity']:.2f}", flush=True))
+    lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, held.seed) if lach_clips else []
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
-            "seed": seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
-            "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"])}
+            "seed": held.seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
+            "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"]), "title": held.title}
     text = markdown(rows, lach, meta)
-    Path(out).write_text(text)
-    if readme:
-        update_readme(readme, "evaluation" if soundfont is None else f"evaluation-{soundfont}", text)
+    Path(out or ASSETS / held.table).write_text(text)
     return text
 
 

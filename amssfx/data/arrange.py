@@ -67,6 +67,15 @@ class Song:
     scale: str
     parts: dict[str, list[Part]]  # stem -> parts
     phrases: list[Phrase]
+    chords: list[list[int]] = field(default_factory=list)  # MIDI keys of each bar's chord
+
+    @property
+    def beat_s(self) -> float:
+        return 60.0 / self.tempo_bpm
+
+    @property
+    def scale_steps(self) -> list[int]:
+        return SCALES[self.scale]
 
 
 WORDS = ("love night light baby dream fire heart rain dance alone tonight forever home road sky "
@@ -243,4 +252,4 @@ def arrange(seed: int, duration_s: float = 30.0) -> Song:
     phrases = _phrases(rng, n_bars, beat_s) if mode in ("speech", "both") else []
     if mode in ("voice", "both"):
         parts["vocals"].append(_voice_part(rng, chords, scale, root_midi, beat_s, 4))
-    return Song(seed, duration_s, tempo, style, key_root, scale_name, parts, phrases)
+    return Song(seed, duration_s, tempo, style, key_root, scale_name, parts, phrases, chords)

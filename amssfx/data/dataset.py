@@ -56,16 +56,62 @@ def level_stem(x: np.ndarray, rng: np.random.Generator, level_db=(-28.0, -14.0))
 
 
 class StemBank:
-    """Songs of a rendered bank, memory-mapped: each (4 stems, 2 channels, time) float32."""
+    """Songs of one or more rendered banks, memory-mapped: each (4 stems, 2 channels, time) float32.
 
-    def __init__(self, root: str | Path):
-        self.paths = sorted(Path(root).glob("song_*.npy"))
-        if not self.paths:
-            raise FileNotFoundError(f"no rendered songs in {root}; run `amssfx data render --out {root}`")
-        self.songs = [np.load(p, mmap_mode="r") for p in self.paths]
+    `roots`: a folder, or a list of folders or (folder, weight) pairs, or the text
+    `folder[:weight],folder[:weight]`. A song is drawn by first drawing a bank in proportion to
+    its weight (1 where not given), then a song of it uniformly; with one bank this is the
+    same draw as before banks could be combined.
+    """
+
+    def __init__(self, roots):
+        self.banks: list[list] = []
+        self.weights: list[float] = []
+        self.paths: list[Path] = []
+        for root, weight in parse_banks(roots):
+            paths = sorted(Path(root).glob("song_*.npy"))
+            if not paths:
+                raise FileNotFoundError(f"no rendered songs in {root}; run `amssfx data render --out {root}`")
+            self.paths += paths
+            self.banks.append([np.load(p, mmap_mode="r") for p in paths])
+            self.weights.append(weight)
+        self.songs = [s for b in self.banks for s in b]
 
     def __len__(self) -> int:
         return len(self.songs)
+
+    def draw(self, rng: np.random.Generator):
+        if len(self.banks) == 1:
+            bank = self.banks[0]
+        else:
+            w = np.asarray(self.weights, np.float64)
+            bank = self.banks[int(rng.choice(len(self.banks), p=w / w.sum()))]
+        return bank[int(rng.integers(len(bank)))]
+
+
+def parse_banks(roots) -> list[tuple[str, float]]:
+    """[(folder, weight)] from a folder, a list, or `folder[:weight],...`; ValueError for a weight
+    that is not a positive finite number."""
+    if isinstance(roots, (str, Path)):
+        items = [r for r in str(roots).split(",") if r.strip()] if isinstance(roots, str) else [roots]
+    else:
+        items = list(roots)
+    out = []
+    for item in items:
+        if isinstance(item, tuple):
+            root, weight = item
+        else:
+            root, sep, w = str(item).rpartition(":")
+            if not sep or not w.replace(".", "", 1).isdigit():
+                root, weight = str(item), 1.0
+            else:
+                weight = float(w)
+        if not (np.isfinite(weight) and weight > 0):
+            raise ValueError(f"bank weight of {root} must be a positive number, got {weight}")
+        out.append((str(root).strip(), float(weight)))
+    if not out:
+        raise ValueError("no stem bank given")
+    return out
 
 
 class RemixDataset:
@@ -92,7 +138,7 @@ class RemixDataset:
         one_song = self.coherent > 0 and rng.random() < self.coherent
         for i, name in enumerate(STEMS):
             if i == 0 or not one_song:
-                song = self.bank.songs[int(rng.integers(len(self.bank)))]
+                song = self.bank.draw(rng)
                 start = int(rng.integers(0, song.shape[-1] - self.segment + 1))
             x = np.array(song[i, :, start:start + self.segment], np.float32)
             x = level_stem(random_shelves(x, rng, self.eq_db, SAMPLE_RATE), rng, self.level_db)

@@ -22,8 +22,9 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 RESERVED_SOUNDFONTS = ("TimGM6mb", "MuseScore_General")
 
 
-EVALUATION_SOUNDFONTS = {"timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
-                         "musescore": "/usr/share/sounds/sf2/MuseScore_General.sf2"}
+# The project's own held-out soundfont: measured on, never trained or tuned on. MuseScore_General
+# is reserved for evaluation outside the project and never used here at all.
+EVALUATION_SOUNDFONTS = {"timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2"}
 
 
 def is_reserved(path: str | Path) -> bool:
@@ -31,7 +32,8 @@ def is_reserved(path: str | Path) -> bool:
 
 
 def soundfont_path(evaluation: str | None = None) -> str:
-    """FluidR3_GM for training; a reserved soundfont only when asked for by name, for evaluation."""
+    """FluidR3_GM for training (or AMSSFX_SOUNDFONT, if it is not reserved); TimGM6mb only when
+    asked for by name, for evaluation."""
     if evaluation is not None:
         if evaluation not in EVALUATION_SOUNDFONTS:
             raise ValueError(f"evaluation soundfont must be one of {sorted(EVALUATION_SOUNDFONTS)}")
@@ -42,7 +44,7 @@ def soundfont_path(evaluation: str | None = None) -> str:
             raise ValueError(f"{path} is reserved for evaluation; training renders use FluidR3_GM")
     if not Path(path).exists():
         raise FileNotFoundError(f"soundfont {path} not found; install Debian's fluid-soundfont-gm "
-                                f"(or timgm6mb-soundfont / musescore-general-soundfont for evaluation)")
+                                f"(or timgm6mb-soundfont for evaluation)")
     return path
 
 
@@ -129,12 +131,21 @@ def song_seed(base_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
 
 
-def _render_one(out: Path, seed: int, song_seconds: float, evaluation_soundfont: str | None) -> float:
+MATERIALS = ("fluidsynth", "recorded", "recorded-heldout")
+
+
+def _render_one(out: Path, seed: int, song_seconds: float, evaluation_soundfont: str | None,
+                material: str = "fluidsynth") -> float:
     """Render song `seed` into `out` unless it is there (temp file + rename); the seconds rendered."""
     path = out / f"song_{seed:010d}.npy"
     if path.exists():
         return 0.0
-    stems = render_song(arrange(seed, song_seconds), evaluation_soundfont)
+    if material == "fluidsynth":
+        stems = render_song(arrange(seed, song_seconds), evaluation_soundfont)
+    else:
+        from .recorded import render_recorded
+
+        stems = render_recorded(arrange(seed, song_seconds), "heldout" if material == "recorded-heldout" else "train")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # never matched by a bank's song_*.npy
     with open(tmp, "wb") as f:
         np.save(f, np.stack([stems[k] for k in STEMS]))
@@ -143,8 +154,13 @@ def _render_one(out: Path, seed: int, song_seconds: float, evaluation_soundfont:
 
 
 def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: float = 30.0,
-                progress: bool = True, evaluation_soundfont: str | None = None, jobs: int = 1) -> dict:
+                progress: bool = True, evaluation_soundfont: str | None = None, jobs: int = 1,
+                material: str = "fluidsynth") -> dict:
     """Render `minutes` of songs into `out_dir` as one (4, 2, time) float32 .npy per song.
+
+    material: 'fluidsynth' (General-MIDI soundfont and espeak-ng), 'recorded' (recorded kits,
+    samples and voices of the training split, some stems from FluidSynth: recorded.py) or
+    'recorded-heldout' (the held-out recorded sources only, for validation).
 
     Songs already present (same seed) are kept, so an interrupted render resumes. `jobs` songs are
     rendered at a time, each job in a worker process (FluidSynth and espeak-ng use one core each);
@@ -157,6 +173,10 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
 
     if jobs < 1:
         raise ValueError(f"jobs must be 1 or more, got {jobs}")
+    if material not in MATERIALS:
+        raise ValueError(f"material must be one of {', '.join(MATERIALS)}, got {material!r}")
+    if material != "fluidsynth" and evaluation_soundfont is not None:
+        raise ValueError("an evaluation soundfont renders FluidSynth songs only")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     soundfont_path(evaluation_soundfont)  # a missing or reserved soundfont fails before any work
@@ -178,11 +198,12 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
     # of a process that has used FluidSynth (its threads and locks) can hang in the child.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for seconds in pool.map(_render_one, [out] * n_songs, seeds, [song_seconds] * n_songs,
-                                [evaluation_soundfont] * n_songs):
+                                [evaluation_soundfont] * n_songs, [material] * n_songs):
             done(seconds)
     bar.close()
     elapsed = time.perf_counter() - t0
-    index = {"seed": seed, "soundfont": Path(soundfont_path(evaluation_soundfont)).name,
+    label = Path(soundfont_path(evaluation_soundfont)).name if material == "fluidsynth" else material
+    index = {"seed": seed, "soundfont": label, "material": material,
              "songs": sorted(p.name for p in out.glob("song_*.npy")),
              "song_seconds": song_seconds, "sample_rate": SAMPLE_RATE, "stems": list(STEMS)}
     (out / "index.json").write_text(json.dumps(index, indent=1))

@@ -150,6 +150,9 @@ class DecoderBlock(nn.Module):
         # CSA per frame: A_t = softmax(Q_t K_t^T / sqrt(F)) over the head's latent channels; out_t = A_t V'_t.
         att = q.transpose(2, 3) @ k.permute(0, 1, 3, 4, 2) / math.sqrt(f)  # (b, h, t, c/h, l)
         att = torch.softmax(att, -1)
+        if self.training:  # what each latent channel puts into this block's output, for training's
+            # dead-channel floor (train.py): sum over t of |A_t[:, l]|^2 |V'_t[l]|^2, shape (b, h, l)
+            self.contribution = ((att * att).sum(3).transpose(2, 3) * (v * v).sum(4)).sum(3)
         out = att @ v.transpose(2, 3)  # (b, h, t, c/h, f)
         return out.transpose(2, 3).reshape(b, c, t, f)
 

@@ -49,14 +49,31 @@ def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor, reduce: bo
     return per_example.mean() if reduce else per_example
 
 
-def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True) -> torch.Tensor:
+def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True, lach_floor: float = 0.0,
+              lach_weight: float = 0.0) -> torch.Tensor:
     """The loss of one batch. bf16: the network runs under bfloat16 autocast (convolutions and
-    matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32."""
-    cfg = getattr(model, "cfg", None) or model._orig_mod.cfg
+    matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32.
+    lach_floor/lach_weight: the dead-channel floor (`lach_penalty`), added in training only."""
+    base = getattr(model, "_orig_mod", model)
+    cfg = base.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         est = model(x, tok)
-    return sdr_loss(est.float(), y, x, reduce)
+    loss = sdr_loss(est.float(), y, x, reduce)
+    if lach_weight > 0 and lach_floor > 0 and base.training:
+        loss = loss + lach_weight * lach_penalty(base.dec[-1].contribution.float(), lach_floor)
+    return loss
+
+
+def lach_penalty(contribution: torch.Tensor, floor: float) -> torch.Tensor:
+    """How far the latent channels of the last block fall below `floor` of the block's output, as
+    a fraction of the floor (0 at or above it, 1 for a channel that carries nothing), summed over
+    channels and averaged over the batch. contribution (b, heads, lach) >= 0. Linear in the share,
+    so its gradient stays bounded where a channel is dead. A channel that the attention never
+    picks, or whose values are zero, carries nothing and cannot be soloed to hear anything; this
+    term makes the training move some of the output into it."""
+    share = contribution / (contribution.sum((1, 2), keepdim=True) + 1e-20)
+    return torch.relu(1.0 - share / floor).sum((1, 2)).mean()
 
 
 def native_bf16() -> bool:
@@ -145,7 +162,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           warmup_steps: int = 200, bf16: bool = False, ema_decay: float = 0.999,
           mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None, widen: bool = False,
-          lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0) -> dict:
+          lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0,
+          lach_floor: float = 0.0, lach_weight: float = 0.0) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -179,6 +197,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     coherent: the share of training examples mixed from the four stems of one song at one
     offset (the rest remix stems of different songs); validation always remixes, so its
     figures stay comparable with earlier runs.
+
+    lach_floor, lach_weight: a penalty (lach_penalty) on latent channels of the last block that carry
+    less than lach_floor of its output, weighted by lach_weight; 0 leaves the loss unchanged.
+    The training loss printed includes it; validation never does.
 
     widen: start from `init` with the level channels of `config` (widen.py: the same output to
     start, new channels with fresh weights in and zero weights out)."""
@@ -251,8 +273,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
                     "opt_steps": opt_steps}, tmp)
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
-               "lr": opt.param_groups[0]["lr"], "eq_db": eq_db,
-               "coherent": coherent,
+               "lr": opt.param_groups[0]["lr"], "eq_db": eq_db, "train_bank": str(train_bank), "valid_bank": str(valid_bank),
+               "coherent": coherent, "lach_floor": lach_floor, "lach_weight": lach_weight,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         with open(log_path, "a") as f:
@@ -267,7 +289,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         while time.time() < deadline and (max_steps is None or step < max_steps) and not stop.requested:
             inp, tgt, tok = _to_torch(pending.result())
             pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
-            loss = spec_loss(net, inp, tgt, tok, bf16)
+            loss = spec_loss(net, inp, tgt, tok, bf16, lach_floor=lach_floor, lach_weight=lach_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
