@@ -10,7 +10,11 @@ APT_PACKAGES := fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng libpo
 DEMO := amssfx/assets/demo.flac
 RUN_QUERY ?= apply heavy lowpass to drums
 
-.PHONY: run test bench fuzz system venv clean
+# Recorded material of the training renderer (amssfx/data/sources.py lists what is used and its licence);
+# only training needs it: `make lab`.
+LAB_APT_PACKAGES := hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data csound-soundfont
+
+.PHONY: run test bench fuzz system venv clean lab
 
 system: $(VENV)/.system-stamp
 $(VENV)/.system-stamp: Makefile
@@ -46,6 +50,13 @@ test: venv
 
 bench: venv
 	$(VENV)/bin/amssfx bench
+
+lab: venv
+	@missing=$$(for p in $(LAB_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

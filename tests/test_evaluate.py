@@ -54,8 +54,8 @@ def test_markdown_tables(bank, identity_onnx):
     text = markdown(rows, [], meta)
     lines = text.splitlines()
     family_rows = [l for l in lines if l.startswith("| ") and l.split(" | ")[0][2:] in FAMILIES]
-    assert len(family_rows) == 2 * len(FAMILIES)  # the main table and the by-number-of-sources table
-    assert "gain over identity" in text and "1 source" in text
+    assert len(family_rows) == 3 * len(FAMILIES)  # the main table, by number of sources, by source
+    assert "gain over identity" in text and "1 source" in text and "| family | vocals | drums | bass |" in text
     assert all(l.endswith(" |") and "± " in l.split(" dB | ")[1] for l in family_rows[:len(FAMILIES)])
 
 
@@ -69,26 +69,38 @@ def test_gain_interval():
 def test_bank_of_another_seed_or_soundfont_is_refused(tmp_path):
     import json
 
-    from amssfx.evaluate import prepare_bank
+    from amssfx.evaluate import HELD_OUT, prepare_bank
 
     index = {"seed": 5, "soundfont": "FluidR3_GM.sf2", "songs": []}
     (tmp_path / "index.json").write_text(json.dumps(index))
     with pytest.raises(ValueError, match="seed 5"):
-        prepare_bank(tmp_path, 0.5, seed=3)
+        prepare_bank(tmp_path, HELD_OUT["fluidr3"], 0.5)
     index["seed"] = 3
     (tmp_path / "index.json").write_text(json.dumps(index))
     with pytest.raises(ValueError, match="TimGM6mb"):
-        prepare_bank(tmp_path, 0.5, seed=3, soundfont="timgm6mb")
+        prepare_bank(tmp_path, HELD_OUT["timgm6mb"], 0.5)
+    index["seed"] = 13
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="recorded-heldout"):
+        prepare_bank(tmp_path, HELD_OUT["recorded"], 0.5)
     assert list(tmp_path.iterdir()) == [tmp_path / "index.json"]  # nothing rendered into it
 
 
-def test_a_small_bank_grows_to_the_asked_size_keeping_its_songs(tmp_path):
-    from amssfx.evaluate import prepare_bank
+def test_held_out_sets_come_real_timbre_first_and_never_name_reserved_soundfonts():
+    from amssfx.evaluate import HELD_OUT
 
-    first = prepare_bank(tmp_path, 0.5, seed=3)  # one song of 30 s
+    assert list(HELD_OUT)[0] == "recorded" and HELD_OUT["recorded"].material == "recorded-heldout"
+    assert {h.soundfont for h in HELD_OUT.values()} <= {None, "timgm6mb"}
+    assert len({h.table for h in HELD_OUT.values()}) == len(HELD_OUT)
+
+
+def test_a_small_bank_grows_to_the_asked_size_keeping_its_songs(tmp_path):
+    from amssfx.evaluate import HELD_OUT, prepare_bank
+
+    first = prepare_bank(tmp_path, HELD_OUT["fluidr3"], 0.5)  # one song of 30 s
     assert len(first["songs"]) == 1
     kept = tmp_path / first["songs"][0]
     before = (kept.stat().st_mtime_ns, kept.read_bytes())
-    grown = prepare_bank(tmp_path, 1.0, seed=3)
+    grown = prepare_bank(tmp_path, HELD_OUT["fluidr3"], 1.0)
     assert len(grown["songs"]) == 2 and first["songs"][0] in grown["songs"]
     assert (kept.stat().st_mtime_ns, kept.read_bytes()) == before

@@ -180,3 +180,14 @@ def test_recorded_song_uses_only_its_split(tree, split, monkeypatch):
     again = recorded.render_recorded(arrange(2, 4.0), split)
     for k in stems:
         np.testing.assert_array_equal(stems[k], again[k])  # a song depends on its seed only
+
+
+def test_missing_material_is_named(tmp_path, monkeypatch):
+    for name in ("HYDROGEN", "SONIC_PI", "LMMS", "KTUBERLING"):
+        monkeypatch.setattr(sources, name, tmp_path / "nothing")
+    recorded._sources.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="make lab"):
+            recorded.check_material("train")
+    finally:
+        recorded._sources.cache_clear()

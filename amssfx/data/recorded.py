@@ -31,6 +31,19 @@ def _sources(split: str) -> dict[str, list[Source]]:
     return out
 
 
+NEEDED_ROLES = {"train": ("kit", "oneshot_kit", "bass", "other", "voice"), "heldout": ("kit", "bass", "other", "voice")}
+
+
+def check_material(split: str) -> None:
+    """FileNotFoundError naming the packages to install if a role of `split` has no source here."""
+    from .sources import PACKAGES
+
+    missing = [r for r in NEEDED_ROLES[split] if not _sources(split).get(r)]
+    if missing:
+        raise FileNotFoundError(f"no recorded {', '.join(missing)} material found; install Debian's "
+                                f"{' '.join(PACKAGES)} (`make lab`)")
+
+
 @lru_cache(maxsize=32)
 def _kit(source: Source) -> DrumKit:
     return hydrogen_kit(source.files[0]) if source.role == "kit" else oneshot_kit(source.name, source.files)

@@ -180,6 +180,10 @@ def render_bank(out_dir: str | Path, minutes: float, seed: int, song_seconds: fl
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     soundfont_path(evaluation_soundfont)  # a missing or reserved soundfont fails before any work
+    if material != "fluidsynth":
+        from .recorded import check_material
+
+        check_material("heldout" if material == "recorded-heldout" else "train")
     n_songs = max(1, int(np.ceil(minutes * 60 / song_seconds)))
     seeds = [song_seed(seed, i) for i in range(n_songs)]
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from .sources import allowed
+from .sources import allowed, readable
 
 SAMPLE_RATE = 44100
 CHOKE_FADE_S = 0.012  # an open hi-hat stops over 12 ms when the closed or pedal hat plays
@@ -161,7 +161,7 @@ def hydrogen_kit(xml_path: str | Path) -> DrumKit:
             if lay.tag.split("}")[-1] != "layer":
                 continue
             f = xml_path.parent / _text(lay, "filename")
-            if f.exists():
+            if f.is_file() and readable(allowed(f)):
                 layers.append(Layer(float(_text(lay, "min", "0")), float(_text(lay, "max", "1")),
                                     float(_text(lay, "gain", "1")), str(allowed(f))))
         role = role_of_name(name) or (role_of_name(Path(layers[0].path).stem) if layers else None)

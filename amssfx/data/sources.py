@@ -57,12 +57,23 @@ class Source:
     files: tuple[Path, ...]
 
 
+def readable(path: str | Path) -> bool:
+    """Whether libsndfile reads this audio file (some packaged samples are malformed)."""
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path)).frames > 0
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return False
+
+
 def _files(*patterns: str, exclude: tuple[str, ...] = ()) -> tuple[Path, ...]:
+    """The readable files matching the patterns (no broken links, no malformed audio)."""
     out = []
     for pat in patterns:
         out += [Path(p) for p in sorted(glob.glob(pat))
-                if Path(p).is_file() and not any(e in Path(p).name for e in exclude)]  # no broken links
-    return tuple(allowed(p) for p in out)
+                if Path(p).is_file() and not any(e in Path(p).name for e in exclude)]
+    return tuple(allowed(p) for p in out if readable(allowed(p)))
 
 
 # Held out of training, whole: one acoustic kit, some bass and instrument samples, four speakers.
