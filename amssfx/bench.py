@@ -218,7 +218,7 @@ def run_bench(args) -> dict:
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     print(json.dumps(res))
     if getattr(args, "readme", None):
-        from .evaluate import update_readme
+        from .evaluate import update_section
 
-        update_readme(args.readme, "bench", markdown(res))
+        update_section(args.readme, "bench", markdown(res))
     return res

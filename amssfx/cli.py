@@ -289,14 +289,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, update_section
 
     if args.clips < 2 or args.lach_clips < 0 or not 1 <= args.seconds <= 60:
         raise UsageError("--clips must be 2 or more, --lach-clips 0 or more, --seconds between 1 and 60")
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise UsageError(f"--threads must be between 1 and 256, got {args.threads}")
     for name in args.held_out or list(HELD_OUT):
         out = Path(args.out_dir) / HELD_OUT[name].table if args.out_dir else None
         table = evaluate(args.model, name, Path(args.bank_root) / f"test_{name}", out, clips=args.clips,
-                         seconds=args.seconds, lach_clips=args.lach_clips)
+                         seconds=args.seconds, lach_clips=args.lach_clips, threads=args.threads)
+        if args.doc:
+            update_section(args.doc, f"evaluation-{name}", table)
         print(table)
     return 0
 
@@ -369,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--checkpoint", help="torch checkpoint for the eager comparison (default: bundled)")
     s.add_argument("--quick", action="store_true", help="short inputs, for a smoke run")
-    s.add_argument("--readme", help="also replace the performance section of this README")
+    s.add_argument("--readme", metavar="FILE", help="also replace the bench section of this file (docs/performance.md)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="open the desktop app")
@@ -437,9 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"held-out set, repeatable: {', '.join(HELD_OUT)} (default: all, in that order)")
     s.add_argument("--bank-root", default="data", help="held-out banks are FOLDER/test_SET (rendered if missing)")
     s.add_argument("--out-dir", help="where the tables go (default: beside the bundled model)")
+    s.add_argument("--doc", help="also replace each set's marked section (<!-- evaluation-SET:start -->) of this file")
     s.add_argument("--clips", type=int, default=CLIPS, help=f"clips per family (default {CLIPS}, as the bundled table)")
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
     s.add_argument("--seconds", type=float, default=8.0)
+    s.add_argument("--threads", type=int, help="chunks processed in parallel, one core each (default: all cores)")
     s.set_defaults(fn=cmd_evaluate)
 
     d = sub.add_parser("data", help="training data")

@@ -223,7 +223,8 @@ def prepare_bank(bank_dir, held: HeldOut, minutes: float | None = None) -> dict:
 
 
 def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=None, clips: int = CLIPS,
-             seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None) -> str:
+             seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None,
+             threads: int | None = None) -> str:
     """The table of one held-out set (HELD_OUT) for a model, written to `out` (default: the
     set's table beside the bundled model) and returned."""
     from .engine import Engine
@@ -232,7 +233,7 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
     held = HELD_OUT[held_out]
     bank = Path(bank_dir or f"data/test_{held.name}")
     info = prepare_bank(bank, held, bank_minutes)
-    engine = Engine(model_path)
+    engine = Engine(model_path, threads=threads)
     rows = evaluate_families(engine, bank, clips, seconds, held.seed,
                              progress=lambda f, r: print(f"{held.name} {f}: model {r['model']:.2f} "
                                                          f"identity {r['identity']:.2f}", flush=True))
@@ -246,8 +247,8 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
     return text
 
 
-def update_readme(path, name: str, text: str) -> None:
-    """Replace the README section between <!-- name:start --> and <!-- name:end -->."""
+def update_section(path, name: str, text: str) -> None:
+    """Replace the section of a document between <!-- name:start --> and <!-- name:end -->."""
     p = Path(path)
     doc = p.read_text()
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"

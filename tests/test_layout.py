@@ -43,37 +43,53 @@ def test_make_run_headless_runs_the_cli_on_the_demo():
     assert info.frames == sf.info(str(ROOT / "amssfx" / "assets" / "demo.flac")).frames
 
 
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
 def test_readme_python_snippets_run(tmp_path):
+    """The Python examples of the README and the API document run and print what they say."""
+    for doc in (ROOT / "README.md", ROOT / "docs" / "api.md"):
+        blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+        assert blocks, doc
+        for code in blocks:
+            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+            assert r.returncode == 0, r.stderr[-2000:]
+            assert "True 44100" in r.stdout
+
+
+def test_readme_is_a_users_document_and_its_links_resolve():
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert blocks
-    for code in blocks:
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert "True 44100" in r.stdout
+    assert len(text.splitlines()) <= 150
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (ROOT / link).exists(), link
 
 
 def test_readme_cli_examples_parse():
-    """Every `amssfx ...` line of the README parses with the real argument parser."""
+    """Every `amssfx ...` line of the README and the documents parses with the real argument parser."""
     from amssfx.cli import build_parser
 
-    text = (ROOT / "README.md").read_text()
     import shlex
 
-    lines = [l.split("#")[0].strip() for l in text.splitlines() if l.strip().startswith("amssfx ")]
+    lines = [l.split("#")[0].strip() for doc in DOCS for l in doc.read_text().splitlines()
+             if l.strip().startswith("amssfx ")]
     assert len(lines) >= 10
     for line in lines:
         argv = shlex.split(line)[1:]
         build_parser().parse_args(argv)
 
 
-def test_readme_evaluation_is_the_bundled_models():
+def test_evaluation_document_shows_the_bundled_models_tables_real_timbre_first():
     from amssfx.engine import Engine
-
-    table = (ROOT / "amssfx" / "assets" / "evaluation.md").read_text().strip()
-    assert table in (ROOT / "README.md").read_text()
-    sha = Engine().model.contract.checkpoint_sha256
+    from amssfx.evaluate import HELD_OUT
     from amssfx.hashing import file_sha256
 
+    doc = (ROOT / "docs" / "evaluation.md").read_text()
+    sha = Engine().model.contract.checkpoint_sha256
     assert sha == file_sha256(ROOT / "amssfx" / "assets" / "default.pt")
-    assert f"checkpoint sha256 `{sha[:12]}`" in table
+    positions = []
+    for held in HELD_OUT.values():
+        table = (ROOT / "amssfx" / "assets" / held.table).read_text().strip()
+        assert table in doc, held.name
+        assert f"checkpoint sha256 `{sha[:12]}`" in table, held.name
+        positions.append(doc.index(table))
+    assert positions == sorted(positions)  # in the order of HELD_OUT: recorded first
