@@ -1,34 +1,47 @@
 # Two entry points: `make run` (the app on the demo song) and `make test`.
-# Both install what they need from nothing, idempotently, into .venv.
+# Both install what they need from nothing, idempotently, into .venv: `make run` only what the app and
+# the CLI need (no torch, no training packages, no FluidSynth or JACK); `make test` everything.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng libportaudio2 libsndfile1 \
-	jackd2 xvfb xauth libxkbcommon-x11-0 libegl1 libgl1 libxcb-cursor0 libxcb-icccm4 \
+APT_RUN := libportaudio2 libsndfile1 libxkbcommon-x11-0 libegl1 libgl1 libxcb-cursor0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-shape0 libdbus-1-3 libfontconfig1
+APT_TEST := $(APT_RUN) fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng jackd2 xvfb xauth
+# Recorded material of the training renderer (amssfx/data/sources.py lists what is used and its licence);
+# only training needs it: `make lab`.
+APT_LAB := $(APT_TEST) hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data csound-soundfont
 DEMO := amssfx/assets/demo.flac
 RUN_QUERY ?= apply heavy lowpass to drums
 
-# Recorded material of the training renderer (amssfx/data/sources.py lists what is used and its licence);
-# only training needs it: `make lab`.
-LAB_APT_PACKAGES := hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data csound-soundfont
-
-.PHONY: run test bench fuzz system venv clean lab
-
-system: $(VENV)/.system-stamp
-$(VENV)/.system-stamp: Makefile
+# apt-get install of the packages in $(1) that are missing (as root, or with sudo).
+define apt_install
 	@mkdir -p $(VENV)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages: $$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
+endef
+
+.PHONY: run test bench fuzz lab clean
+
+$(VENV)/.system-run-stamp: Makefile
+	$(call apt_install,$(APT_RUN))
 	@touch $@
 
-venv: $(VENV)/.venv-stamp
-$(VENV)/.venv-stamp: $(VENV)/.system-stamp setup.cfg pyproject.toml
+$(VENV)/.system-test-stamp: Makefile
+	$(call apt_install,$(APT_TEST))
+	@touch $@
+
+$(VENV)/.venv-run-stamp: $(VENV)/.system-run-stamp setup.cfg pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PIP) install -q -e '.[gui]'
+	@! $(PY) -c "import torch" 2>/dev/null || [ -f $(VENV)/.venv-test-stamp ] || (echo "torch was installed by make run" && exit 1)
+	@touch $@
+
+$(VENV)/.venv-test-stamp: $(VENV)/.system-test-stamp setup.cfg pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@# torch first, pinned: the local CPU build; nothing else may pull another torch.
 	$(PIP) install -q torch==2.13.0
@@ -36,7 +49,7 @@ $(VENV)/.venv-stamp: $(VENV)/.system-stamp setup.cfg pyproject.toml
 	@! $(PIP) list 2>/dev/null | grep -qi '^nvidia-' || (echo "a CUDA package was installed" && exit 1)
 	@touch $@
 
-run: venv
+run: $(VENV)/.venv-run-stamp
 	@if [ -n "$$DISPLAY" ] || [ "$$QT_QPA_PLATFORM" = offscreen ]; then \
 		$(VENV)/bin/amssfx app $(DEMO); \
 	else \
@@ -45,21 +58,17 @@ run: venv
 		echo "result: $$(pwd)/out/demo_processed.wav"; \
 	fi
 
-test: venv
+test: $(VENV)/.venv-test-stamp
 	$(PY) -m pytest -q -ra tests
 
-bench: venv
+bench: $(VENV)/.venv-run-stamp
 	$(VENV)/bin/amssfx bench
 
-lab: venv
-	@missing=$$(for p in $(LAB_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
-	fi
+lab: $(VENV)/.venv-test-stamp
+	$(call apt_install,$(APT_LAB))
 
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-fuzz: venv
+fuzz: $(VENV)/.venv-test-stamp
 	AMSSFX_FUZZ_EXAMPLES=40000 $(PY) -m pytest -q tests/test_fuzz.py

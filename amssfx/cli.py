@@ -289,7 +289,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, update_section
+    from .evaluate import HELD_OUT, evaluate, update_section
 
     if args.clips < 2 or args.lach_clips < 0 or not 1 <= args.seconds <= 60:
         raise UsageError("--clips must be 2 or more, --lach-clips 0 or more, --seconds between 1 and 60")
@@ -319,6 +319,9 @@ def cmd_render(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="amssfx", description="Change one source of a mix with a text query.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"amssfx {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     s = sub.add_parser("process", help="process a file with a query")

@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -93,3 +95,27 @@ def test_evaluation_document_shows_the_bundled_models_tables_real_timbre_first()
         assert f"checkpoint sha256 `{sha[:12]}`" in table, held.name
         positions.append(doc.index(table))
     assert positions == sorted(positions)  # in the order of HELD_OUT: recorded first
+
+
+@pytest.mark.slow
+def test_core_install_in_a_fresh_venv_runs_the_cli_without_torch_or_qt(tmp_path):
+    """`pip install .` (no extras) gives a working `amssfx process`; torch and PyQt6 are not installed."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True, text=True,
+                       timeout=1200, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('torch'), u.find_spec('PyQt6'))"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.strip() == "None None", r.stdout + r.stderr
+    out = tmp_path / "out.wav"
+    r = subprocess.run([str(venv / "bin" / "amssfx"), "process", str(ROOT / "amssfx" / "assets" / "demo.flac"),
+                        "-q", "mute vocals", "-o", str(out), "--quiet"], capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import soundfile as sf
+
+    assert sf.info(str(out)).frames == 30 * 44100
+    r = subprocess.run([str(venv / "bin" / "amssfx"), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.startswith("amssfx ") and r.returncode == 0
