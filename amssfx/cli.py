@@ -298,7 +298,8 @@ def cmd_evaluate(args) -> int:
     for name in args.held_out or list(HELD_OUT):
         out = Path(args.out_dir) / HELD_OUT[name].table if args.out_dir else None
         table = evaluate(args.model, name, Path(args.bank_root) / f"test_{name}", out, clips=args.clips,
-                         seconds=args.seconds, lach_clips=args.lach_clips, threads=args.threads)
+                         seconds=args.seconds, lach_clips=args.lach_clips, threads=args.threads,
+                         channels_beside_model=name == "recorded")
         if args.doc:
             update_section(args.doc, f"evaluation-{name}", table)
         print(table)

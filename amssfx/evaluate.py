@@ -224,9 +224,10 @@ def prepare_bank(bank_dir, held: HeldOut, minutes: float | None = None) -> dict:
 
 def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=None, clips: int = CLIPS,
              seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None,
-             threads: int | None = None) -> str:
+             threads: int | None = None, channels_beside_model: bool = False) -> str:
     """The table of one held-out set (HELD_OUT) for a model, written to `out` (default: the
-    set's table beside the bundled model) and returned."""
+    set's table beside the bundled model) and returned. channels_beside_model: also save the
+    latent-channel table as the model's `.channels.json` (what the app shows in its grid)."""
     from .engine import Engine
     from .model_runtime import ASSETS
 
@@ -244,6 +245,10 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
             "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"]), "title": held.title}
     text = markdown(rows, lach, meta)
     Path(out or ASSETS / held.table).write_text(text)
+    if lach and channels_beside_model:
+        from . import channels
+
+        channels.write(engine.model.path, c.checkpoint_sha256, LACH_QUERY, lach)
     return text
 
 

@@ -117,18 +117,25 @@ class LachGrid(QtWidgets.QGroupBox):
 
     mask_changed = QtCore.pyqtSignal()
 
-    def __init__(self, heads: int, lach: int, parent=None):
+    def __init__(self, heads: int, lach: int, parent=None, names: dict | None = None, names_query: str = ""):
+        """names: (head, lach) -> channels.ChannelName, what each channel carries (shown and in
+        the tooltip); without them the cells show only head:lach."""
         super().__init__("Latent channels (head : lach)", parent)
         self.state = LachGridState(heads, lach)
         lay = QtWidgets.QGridLayout(self)
         self.cells = {}
+        self.labels = {}
         for h in range(heads):
             for l in range(lach):
                 box = QtWidgets.QFrame()
                 box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
                 v = QtWidgets.QVBoxLayout(box)
                 v.setContentsMargins(3, 3, 3, 3)
-                v.addWidget(QtWidgets.QLabel(f"{h}:{l}"))
+                name = (names or {}).get((h, l))
+                label = QtWidgets.QLabel(name.label if name else f"{h}:{l}")
+                label.setToolTip(name.tooltip(names_query) if name else f"latent channel {h}:{l}")
+                box.setToolTip(label.toolTip())
+                v.addWidget(label)
                 row = QtWidgets.QHBoxLayout()
                 solo = QtWidgets.QPushButton("S")
                 solo.setCheckable(True)
@@ -156,6 +163,7 @@ class LachGrid(QtWidgets.QGroupBox):
                 gain.valueChanged.connect(lambda g, h=h, l=l: self._gain(h, l, g))
                 lay.addWidget(box, h, l)
                 self.cells[(h, l)] = (solo, mute, gain, meter)
+                self.labels[(h, l)] = label
         self.reset_button = QtWidgets.QPushButton("Reset channels")
         self.reset_button.clicked.connect(self.reset)
         lay.addWidget(self.reset_button, heads, 0, 1, lach)

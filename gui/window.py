@@ -156,7 +156,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.query = QueryBuilder()
         self.query.query_changed.connect(lambda _t: self._edited())
         h, l = self.engine.mask_shape
-        self.grid = LachGrid(h, l)
+        from amssfx import channels
+
+        names_query, names = channels.load(self.engine.model.path, self.engine.model.contract.checkpoint_sha256)
+        self.grid = LachGrid(h, l, names=names, names_query=names_query)
         self.grid.mask_changed.connect(self._edited)
         self.chain = ChainEditor()
         self.chain.chain_changed.connect(self._edited)

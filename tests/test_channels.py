@@ -1,0 +1,41 @@
+"""Latent-channel names: measured by the evaluation, shipped beside the model, shown by the app."""
+from amssfx import channels
+
+ROWS = [{"head": 0, "lach": 0, "stem": "drums", "band": "low", "energy_share": 0.31, "correlation": 0.8},
+        {"head": 0, "lach": 1, "stem": "vocals", "band": "mid", "energy_share": 0.0001, "correlation": 0.1}]
+
+
+def test_names_round_trip_and_belong_to_one_checkpoint(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    path = channels.write(model, "a" * 64, "separate vocals, drums, bass", ROWS)
+    assert path == tmp_path / "m.channels.json"
+    query, names = channels.load(model, "a" * 64)
+    assert query == "separate vocals, drums, bass"
+    assert names[(0, 0)].label == "0:0 drums low" and "31.0 %" in names[(0, 0)].tooltip(query)
+    assert names[(0, 1)].label == "0:1 silent" and "almost nothing" in names[(0, 1)].tooltip(query)
+    assert channels.load(model, "b" * 64) == ("", {})  # measured on other weights: not shown
+    path.write_text("{not json")
+    assert channels.load(model, "a" * 64) == ("", {})
+
+
+def test_the_grid_shows_names_and_tooltips(qtbot):
+    from amssfx.gui.widgets import LachGrid
+
+    names = {(r["head"], r["lach"]): channels.ChannelName(r["head"], r["lach"], r["stem"], r["band"],
+                                                           r["energy_share"], r["correlation"]) for r in ROWS}
+    grid = LachGrid(1, 2, names=names, names_query="separate vocals, drums, bass")
+    qtbot.addWidget(grid)
+    assert grid.labels[(0, 0)].text() == "0:0 drums low"
+    assert "mostly drums, low band" in grid.labels[(0, 0)].toolTip()
+    plain = LachGrid(1, 2)
+    qtbot.addWidget(plain)
+    assert plain.labels[(0, 1)].text() == "0:1"
+
+
+def test_the_bundled_model_ships_names_for_its_own_weights():
+    from amssfx.engine import Engine
+
+    e = Engine()
+    query, names = channels.load(e.model.path, e.model.contract.checkpoint_sha256)
+    assert query and len(names) == e.mask_shape[0] * e.mask_shape[1]
