@@ -32,9 +32,9 @@ def _rtf_torch(ckpt: Path, seconds: float, threads: int | None) -> float | None:
     try:
         import torch
 
-        from .nn import checkpoint
-        from .nn.inference import for_inference
-        from .nn.spec import istft, stft
+        from .lab.nn import checkpoint
+        from .lab.nn.inference import for_inference
+        from .lab.nn.spec import istft, stft
         from .query import encode
     except ImportError:
         return None
@@ -189,8 +189,8 @@ def run_bench(args) -> dict:
     c = eng1.model.contract
     res["config"] = c.config_name
     try:
-        from .nn.config import ModelConfig
-        from .nn.flops import gflop_per_second
+        from .lab.nn.config import ModelConfig
+        from .lab.nn.flops import gflop_per_second
 
         res["gflop_per_audio_second"] = round(gflop_per_second(ModelConfig.from_dict(c.config)), 3)
     except ImportError:
@@ -218,7 +218,7 @@ def run_bench(args) -> dict:
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     print(json.dumps(res))
     if getattr(args, "readme", None):
-        from .evaluate import update_section
+        from .sections import update_section
 
         update_section(args.readme, "bench", markdown(res))
     return res

@@ -10,9 +10,9 @@ import torch
 from amssfx.contract import (CONTRACT_VERSION, INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY,
                              OUTPUT_ENERGY, OUTPUT_SPEC, Contract)
 from amssfx.errors import AmssfxError
-from amssfx.nn import checkpoint
-from amssfx.nn.inference import for_inference
-from amssfx.nn.model import AMSSNet
+from amssfx.lab.nn import checkpoint
+from amssfx.lab.nn.inference import for_inference
+from amssfx.lab.nn.model import AMSSNet
 from amssfx.query import VOCABULARY
 
 OPSET = 17
@@ -36,7 +36,7 @@ def contract_for(model: AMSSNet, sha256: str) -> Contract:
 
 def export(model: AMSSNet, out_path: str | Path, sha256: str = "") -> Path:
     """Write `out_path` atomically; the graph's metadata carries the whole contract. The graph is
-    the model's inference form (amssfx.nn.inference): the same function, faster in onnxruntime."""
+    the model's inference form (amssfx.lab.nn.inference): the same function, faster in onnxruntime."""
     import onnx
 
     cfg = model.cfg

@@ -52,9 +52,9 @@ def _tiny_model(tmp_path_factory, mask_output: bool):
     import torch
 
     from amssfx.export.onnx_export import export
-    from amssfx.nn import checkpoint
-    from amssfx.nn.config import TINY
-    from amssfx.nn.model import AMSSNet
+    from amssfx.lab.nn import checkpoint
+    from amssfx.lab.nn.config import TINY
+    from amssfx.lab.nn.model import AMSSNet
 
     d = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(1)
@@ -102,6 +102,15 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
 
     e = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "amssfx.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=e, timeout=timeout)
+
+
+def run_lab(*args, cwd=None, env=None, timeout=600):
+    """`amssfx-lab ARGS` in a subprocess."""
+    import subprocess
+
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "amssfx.lab.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=e, timeout=timeout)
 
 

@@ -7,15 +7,15 @@ import pytest
 import soundfile as sf
 
 from amssfx import audio_io
-from conftest import ROOT, run_cli, sine
+from conftest import ROOT, run_cli, run_lab, sine
 
 BUNDLED = ROOT / "amssfx" / "assets" / "default.onnx"
 
 
-def one_line_error(r, code):
+def one_line_error(r, code, prog="amssfx"):
     assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
     lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("amssfx: error:"), r.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error:"), r.stderr
     assert "Traceback" not in r.stderr
     return lines[0]
 
@@ -55,23 +55,23 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "unknown effect type 'wobble'" in msg
     one_line_error(run_cli("process", short_wav, "--bogus"), 2)
     assert not out.exists()
-    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--mask-output"), 2)
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--mask-output"), 2, "amssfx-lab")
     assert "--init" in msg and not (tmp_path / "run").exists()
-    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--family-weights", "echo=2"), 2)
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--family-weights", "echo=2"), 2, "amssfx-lab")
     assert "echo" in msg
-    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--lr", "1e-4", "--lr-end", "1e-3"), 2)
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--lr", "1e-4", "--lr-end", "1e-3"), 2, "amssfx-lab")
     assert "--lr-end" in msg and not (tmp_path / "run").exists()
-    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--eq-db", "-3"), 2)
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--eq-db", "-3"), 2, "amssfx-lab")
     assert "--eq-db" in msg and not (tmp_path / "run").exists()
-    msg = one_line_error(run_cli("train", "--run", tmp_path / "run", "--coherent", "1.5"), 2)
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--coherent", "1.5"), 2, "amssfx-lab")
     assert "--coherent" in msg and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("native", [True, False])
 def test_train_bf16_only_where_native(tmp_path, monkeypatch, capsys, native):
     """--bf16 reaches training on a CPU with native bfloat16; elsewhere it is dropped with a warning."""
-    import amssfx.nn.train as train_mod
-    from amssfx import cli
+    import amssfx.lab.nn.train as train_mod
+    from amssfx.lab import cli
 
     for bank in ("train", "valid"):  # present banks: nothing is rendered
         (tmp_path / bank).mkdir()
@@ -126,7 +126,7 @@ def test_lach_and_stems(short_wav, tmp_path, tiny_model):
 
 
 def test_flops_command():
-    r = run_cli("flops", "small")
+    r = run_lab("flops", "small")
     assert r.returncode == 0 and "GFLOP per second of audio" in r.stdout
 
 

@@ -6,8 +6,8 @@ from scipy import signal
 
 from amssfx import stft
 from amssfx.chunking import OverlapAdd, plan
-from amssfx.nn.spec import istft as t_istft
-from amssfx.nn.spec import stft as t_stft
+from amssfx.lab.nn.spec import istft as t_istft
+from amssfx.lab.nn.spec import stft as t_stft
 from amssfx.resample import StreamResampler, ratio
 
 BLOCKS = [1, 64, 65, 4096, 8193]

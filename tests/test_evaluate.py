@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from amssfx.engine import Engine
-from amssfx.evaluate import FAMILIES, evaluate_families, gain_interval, markdown
+from amssfx.lab.evaluate import FAMILIES, evaluate_families, gain_interval, markdown
 from amssfx.tasks import global_dsp
 
 
@@ -69,7 +69,7 @@ def test_gain_interval():
 def test_bank_of_another_seed_or_soundfont_is_refused(tmp_path):
     import json
 
-    from amssfx.evaluate import HELD_OUT, prepare_bank
+    from amssfx.lab.evaluate import HELD_OUT, prepare_bank
 
     index = {"seed": 5, "soundfont": "FluidR3_GM.sf2", "songs": []}
     (tmp_path / "index.json").write_text(json.dumps(index))
@@ -87,7 +87,7 @@ def test_bank_of_another_seed_or_soundfont_is_refused(tmp_path):
 
 
 def test_held_out_sets_come_real_timbre_first_and_never_name_reserved_soundfonts():
-    from amssfx.evaluate import HELD_OUT
+    from amssfx.lab.evaluate import HELD_OUT
 
     assert list(HELD_OUT)[0] == "recorded" and HELD_OUT["recorded"].material == "recorded-heldout"
     assert {h.soundfont for h in HELD_OUT.values()} <= {None, "timgm6mb"}
@@ -95,7 +95,7 @@ def test_held_out_sets_come_real_timbre_first_and_never_name_reserved_soundfonts
 
 
 def test_a_small_bank_grows_to_the_asked_size_keeping_its_songs(tmp_path):
-    from amssfx.evaluate import HELD_OUT, prepare_bank
+    from amssfx.lab.evaluate import HELD_OUT, prepare_bank
 
     first = prepare_bank(tmp_path, HELD_OUT["fluidr3"], 0.5)  # one song of 30 s
     assert len(first["songs"]) == 1

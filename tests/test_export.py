@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from amssfx.engine import Engine
-from amssfx.nn import checkpoint
-from amssfx.nn.config import TINY
+from amssfx.lab.nn import checkpoint
+from amssfx.lab.nn.config import TINY
 from amssfx.query import encode
 
 # Tolerance: float32 graph rewrites (fused BN/conv, reordered sums) differ from torch eager by
@@ -46,7 +46,7 @@ def test_file_path_parity(tiny_model, length):
     """Whole engine path (STFT, chunks, overlap-add) vs the same steps with torch."""
     from amssfx.chunking import OverlapAdd
     from amssfx.engine import overlap_samples
-    from amssfx.nn.spec import istft, stft
+    from amssfx.lab.nn.spec import istft, stft
 
     ckpt, onnx_path = tiny_model
     model = checkpoint.load(ckpt)
@@ -80,7 +80,7 @@ def test_metadata_carries_the_contract(tiny_model):
 
 
 def test_graph_convolves_no_concatenation(tiny_model):
-    """The export writes the inference form: no conv reads a concatenation (amssfx.nn.inference)."""
+    """The export writes the inference form: no conv reads a concatenation (amssfx.lab.nn.inference)."""
     import onnx
 
     _, onnx_path = tiny_model

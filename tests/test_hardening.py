@@ -370,9 +370,9 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     import torch
 
     from amssfx.errors import ModelContractError
-    from amssfx.nn import checkpoint
-    from amssfx.nn.config import TINY
-    from amssfx.nn.model import AMSSNet
+    from amssfx.lab.nn import checkpoint
+    from amssfx.lab.nn.config import TINY
+    from amssfx.lab.nn.model import AMSSNet
 
     p = checkpoint.save(AMSSNet(TINY), tmp_path / "m.pt")
 

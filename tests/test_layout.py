@@ -8,6 +8,15 @@ import pytest
 from conftest import ROOT
 
 
+def test_user_cli_imports_nothing_of_the_lab():
+    """`amssfx --help` and the user commands load neither the lab nor torch."""
+    code = ("import sys, amssfx.cli; from amssfx.cli import build_parser; build_parser(); "
+            "bad = [m for m in sys.modules if m.startswith('amssfx.lab') or m in ('torch', 'PyQt6')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_core_imports_neither_torch_nor_qt():
     code = ("import sys, amssfx, amssfx.engine, amssfx.cli, amssfx.stems, amssfx.session, amssfx.effects; "
             "bad = [m for m in ('torch', 'PyQt6') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
@@ -68,21 +77,22 @@ def test_readme_is_a_users_document_and_its_links_resolve():
 
 def test_readme_cli_examples_parse():
     """Every `amssfx ...` line of the README and the documents parses with the real argument parser."""
-    from amssfx.cli import build_parser
-
     import shlex
 
+    from amssfx.cli import build_parser
+    from amssfx.lab.cli import build_parser as build_lab_parser
+
     lines = [l.split("#")[0].strip() for doc in DOCS for l in doc.read_text().splitlines()
-             if l.strip().startswith("amssfx ")]
+             if l.strip().startswith(("amssfx ", "amssfx-lab "))]
     assert len(lines) >= 10
     for line in lines:
-        argv = shlex.split(line)[1:]
-        build_parser().parse_args(argv)
+        prog, *argv = shlex.split(line)
+        (build_lab_parser if prog == "amssfx-lab" else build_parser)().parse_args(argv)
 
 
 def test_evaluation_document_shows_the_bundled_models_tables_real_timbre_first():
     from amssfx.engine import Engine
-    from amssfx.evaluate import HELD_OUT
+    from amssfx.lab.evaluate import HELD_OUT
     from amssfx.hashing import file_sha256
 
     doc = (ROOT / "docs" / "evaluation.md").read_text()

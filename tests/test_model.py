@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from amssfx.nn import checkpoint
-from amssfx.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, WIDER44_MASK, WIDER_MASK, ModelConfig
-from amssfx.nn.flops import gflop_per_second
-from amssfx.nn.model import AMSSNet, solo_mask
-from amssfx.nn.spec import stft
+from amssfx.lab.nn import checkpoint
+from amssfx.lab.nn.config import PAPER, SMALL, SMALL_MASK, TINY, WIDE_MASK, WIDER44_MASK, WIDER_MASK, ModelConfig
+from amssfx.lab.nn.flops import gflop_per_second
+from amssfx.lab.nn.model import AMSSNet, solo_mask
+from amssfx.lab.nn.spec import stft
 from amssfx.query import encode
 
 
@@ -85,7 +85,7 @@ def test_solo_changes_output_and_zero_mask_silences_latent_path(trained_tiny):
 
 
 def test_adding_the_mask_output_keeps_a_model_s_output():
-    from amssfx.nn.model import with_mask_output
+    from amssfx.lab.nn.model import with_mask_output
 
     torch.manual_seed(0)
     base = AMSSNet(TINY).eval()
@@ -123,8 +123,8 @@ def _trained_looking(cfg):
 
 @pytest.mark.parametrize("cfg", [TINY, dataclasses.replace(TINY, mask_output=True)])
 def test_inference_form_is_the_same_function(cfg):
-    from amssfx.nn.inference import SplitTFC, for_inference
-    from amssfx.nn.model import TFC
+    from amssfx.lab.nn.inference import SplitTFC, for_inference
+    from amssfx.lab.nn.model import TFC
 
     model = _trained_looking(cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -203,7 +203,7 @@ def test_config_json_round_trip():
 
 
 def test_manipulate_lach_plays_one_latent_channel(trained_tiny):
-    from amssfx.nn.model import manipulate_lach
+    from amssfx.lab.nn.model import manipulate_lach
 
     torch.manual_seed(2)
     audio = torch.randn(2, TINY.chunk_samples) * 0.1
@@ -216,7 +216,7 @@ def test_dataset_is_a_map_style_dataset(tmp_path):
     import numpy as np
     from torch.utils.data import DataLoader
 
-    from amssfx.data.dataset import RemixDataset, StemBank
+    from amssfx.lab.data.dataset import RemixDataset, StemBank
 
     rng = np.random.default_rng(0)
     for i in range(2):
@@ -231,7 +231,7 @@ def test_dataset_is_a_map_style_dataset(tmp_path):
 def test_family_weights_shift_the_draw(tmp_path):
     from collections import Counter
 
-    from amssfx.data.dataset import TRAIN_FAMILIES, random_query
+    from amssfx.lab.data.dataset import TRAIN_FAMILIES, random_query
 
     rng = np.random.default_rng(0)
     n = 4000
@@ -246,7 +246,7 @@ def test_family_weights_are_checked(tmp_path):
     import argparse
 
     from amssfx.cli import _family_weights
-    from amssfx.data.dataset import RemixDataset, StemBank
+    from amssfx.lab.data.dataset import RemixDataset, StemBank
 
     np.save(tmp_path / "song_0000000000.npy", np.zeros((4, 2, 5000), np.float32))
     with pytest.raises(ValueError, match="unknown families"):
@@ -269,7 +269,7 @@ def _noise_banks(root) -> None:
 
 
 def test_rate_schedule():
-    from amssfx.nn.train import rate_factor
+    from amssfx.lab.nn.train import rate_factor
 
     assert rate_factor(0.0, 1e-4, None) == rate_factor(0.7, 1e-4, None) == 1.0
     assert rate_factor(0.0, 1e-4, 1e-5) == pytest.approx(1.0)
@@ -286,7 +286,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
     import numpy as np
 
-    from amssfx.nn.train import train
+    from amssfx.lab.nn.train import train
 
     _noise_banks(tmp_path)
     run = tmp_path / "run"
@@ -316,7 +316,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_ema_update_averages_weights_and_statistics():
-    from amssfx.nn.train import ema_update
+    from amssfx.lab.nn.train import ema_update
 
     torch.manual_seed(0)
     model, ema = AMSSNet(TINY), AMSSNet(TINY)
@@ -336,7 +336,7 @@ def test_ema_update_averages_weights_and_statistics():
 
 def test_sdr_loss_is_minus_the_evaluation_sdr():
     """The training loss measured on spectrograms equals minus the waveform SDR of the evaluation."""
-    from amssfx.nn.train import sdr_loss
+    from amssfx.lab.nn.train import sdr_loss
     from amssfx.tasks import sdr
 
     torch.manual_seed(1)
@@ -366,7 +366,7 @@ def test_training_stops_on_sigterm_with_a_checkpoint(tmp_path):
 
     _noise_banks(tmp_path)
     run = tmp_path / "run"
-    code = (f"from amssfx.nn.train import train; train({str(run)!r}, {str(tmp_path / 'train')!r}, "
+    code = (f"from amssfx.lab.nn.train import train; train({str(run)!r}, {str(tmp_path / 'train')!r}, "
             f"{str(tmp_path / 'valid')!r}, 'tiny', hours=1, batch=2, valid_examples=2, progress=False, "
             f"checkpoint_minutes=0.02, threads=1)")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
@@ -390,7 +390,7 @@ def test_training_stops_on_sigterm_with_a_checkpoint(tmp_path):
 def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
     import numpy as np
 
-    from amssfx.nn.train import LOSS, train
+    from amssfx.lab.nn.train import LOSS, train
 
     _noise_banks(tmp_path)
     run = tmp_path / "run"
@@ -407,7 +407,7 @@ def test_training_in_bfloat16_resets_an_optimizer_of_another_loss(tmp_path):
 
 
 def test_widening_keeps_the_output_and_adds_channels():
-    from amssfx.nn.widen import widen
+    from amssfx.lab.nn.widen import widen
 
     base = _trained_looking(dataclasses.replace(TINY, mask_output=True))
     target = dataclasses.replace(base.cfg, name="tiny_wide", level_channels=(4, 8, 6))
@@ -438,7 +438,7 @@ def test_widening_keeps_the_output_and_adds_channels():
 
 def test_widening_twice_keeps_the_output():
     """A model whose levels already differ in width widens again (as wide_mask -> wider_mask)."""
-    from amssfx.nn.widen import widen
+    from amssfx.lab.nn.widen import widen
 
     base = _trained_looking(dataclasses.replace(TINY, mask_output=True))
     once = widen(base, dataclasses.replace(base.cfg, name="w1", level_channels=(4, 6, 6)))
@@ -453,7 +453,7 @@ def test_widening_twice_keeps_the_output():
 
 
 def test_widening_refuses_other_changes():
-    from amssfx.nn.widen import widen
+    from amssfx.lab.nn.widen import widen
 
     base = AMSSNet(TINY)
     for target in (dataclasses.replace(TINY, level_channels=(8, 8, 8)),  # level 0 is kept
@@ -464,7 +464,7 @@ def test_widening_refuses_other_changes():
 
 
 def test_training_can_start_from_a_widened_model(tmp_path):
-    from amssfx.nn.train import train
+    from amssfx.lab.nn.train import train
 
     _noise_banks(tmp_path)
     init = checkpoint.save(_trained_looking(TINY).eval(), tmp_path / "init.pt")
@@ -485,7 +485,7 @@ def test_level_channels_are_checked():
 def test_shelf_filters_tilt_the_spectrum():
     from scipy import signal
 
-    from amssfx.data.augment import shelf_sos
+    from amssfx.lab.data.augment import shelf_sos
 
     freqs = [20.0, 100.0, 2000.0, 12000.0, 20000.0]
     _, low = signal.sosfreqz(shelf_sos("low", 200.0, 6.0, 44100), worN=freqs, fs=44100)
@@ -501,8 +501,8 @@ def test_timbre_augmentation_varies_the_stems_and_only_when_asked(tmp_path):
     """eq_db > 0: the balance of low and high frequencies of a stem varies from example to
     example (white-noise stems have none of their own); eq_db = 0 draws nothing extra, so the
     examples are those of a dataset without the option (validation sets stay fixed)."""
-    from amssfx.data.augment import random_shelves
-    from amssfx.data.dataset import RemixDataset, StemBank
+    from amssfx.lab.data.augment import random_shelves
+    from amssfx.lab.data.dataset import RemixDataset, StemBank
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "song_0000000000.npy", (0.1 * rng.standard_normal((4, 2, 40000))).astype(np.float32))
@@ -532,7 +532,7 @@ def test_timbre_augmentation_varies_the_stems_and_only_when_asked(tmp_path):
 def test_coherent_examples_mix_one_song_at_one_offset(tmp_path):
     """coherent = 1: the four stems of an example come from one song at one offset; 0: each
     from a song of its own (here almost never the same place); 0 draws nothing extra."""
-    from amssfx.data.dataset import RemixDataset, StemBank
+    from amssfx.lab.data.dataset import RemixDataset, StemBank
 
     rng = np.random.default_rng(0)
     for k in range(5):  # all four stems of a song carry one noise, left = right (stems may swap sides)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from amssfx.data import recorded, sampler, singing, sources
-from amssfx.data.arrange import Note, arrange
-from amssfx.data.production import bus_gain, master, produce_stem
+from amssfx.lab.data import recorded, sampler, singing, sources
+from amssfx.lab.data.arrange import Note, arrange
+from amssfx.lab.data.production import bus_gain, master, produce_stem
 
 SR = 44100
 pytestmark = pytest.mark.lab

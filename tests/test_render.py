@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from amssfx.data.arrange import arrange
-from amssfx.data.render import (DEMO_SEED, SAMPLE_RATE, STEMS, render_bank, render_song, soundfont_path,
+from amssfx.lab.data.arrange import arrange
+from amssfx.lab.data.render import (DEMO_SEED, SAMPLE_RATE, STEMS, render_bank, render_song, soundfont_path,
                                 song_seed)
 
 
@@ -88,10 +88,10 @@ def test_demo_seed_is_not_a_bank_seed():
 
 
 def test_cli_render_reports_speed(tmp_path):
-    from conftest import run_cli
+    from conftest import run_lab
 
-    r = run_cli("data", "render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11")
+    r = run_lab("render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11")
     assert r.returncode == 0, r.stderr
     assert "s of audio per second" in r.stdout
-    r = run_cli("data", "render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11", "--jobs", "0")
+    r = run_lab("render", "--minutes", "0.05", "--out", tmp_path / "bank", "--seed", "11", "--jobs", "0")
     assert r.returncode == 2 and "--jobs" in r.stderr

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..query import SIDES, SOURCES, STRENGTHS, Query, encode
-from ..tasks import SAMPLE_RATE, make_pair
+from amssfx.query import SIDES, SOURCES, STRENGTHS, Query, encode
+from amssfx.tasks import SAMPLE_RATE, make_pair
 from .augment import random_shelves
 from .render import STEMS
 

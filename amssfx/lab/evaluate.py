@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amssfx.sections import update_section  # noqa: F401 - `amssfx-lab evaluate --doc`
+
 # The engine and the task DSP are imported where they are used: the CLI reads this module's defaults
 # when it builds its parser, and `amssfx --help` should not load onnxruntime and scipy.
 
@@ -52,7 +54,7 @@ def held_out_clips(bank_dir: str | Path, n: int, seconds: float, seed: int, fami
 
 
 def evaluate_families(engine, bank_dir, clips: int, seconds: float, seed: int, progress=None) -> dict:
-    from .tasks import global_dsp, make_pair, sdr
+    from amssfx.tasks import global_dsp, make_pair, sdr
 
     rows = {}
     for fi, family in enumerate(FAMILIES):
@@ -107,7 +109,7 @@ def band_energies(y: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
 
 def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
     """Per latent channel: share of the latent path's energy, and the stem its solo correlates with best."""
-    from .engine import solo
+    from amssfx.engine import solo
 
     h, l = engine.mask_shape
     energy = np.zeros((h, l))
@@ -228,8 +230,8 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
     """The table of one held-out set (HELD_OUT) for a model, written to `out` (default: the
     set's table beside the bundled model) and returned. channels_beside_model: also save the
     latent-channel table as the model's `.channels.json` (what the app shows in its grid)."""
-    from .engine import Engine
-    from .model_runtime import ASSETS
+    from amssfx.engine import Engine
+    from amssfx.model_runtime import ASSETS
 
     held = HELD_OUT[held_out]
     bank = Path(bank_dir or f"data/test_{held.name}")
@@ -246,19 +248,7 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
     text = markdown(rows, lach, meta)
     Path(out or ASSETS / held.table).write_text(text)
     if lach and channels_beside_model:
-        from . import channels
+        from amssfx import channels
 
         channels.write(engine.model.path, c.checkpoint_sha256, LACH_QUERY, lach)
     return text
-
-
-def update_section(path, name: str, text: str) -> None:
-    """Replace the section of a document between <!-- name:start --> and <!-- name:end -->."""
-    p = Path(path)
-    doc = p.read_text()
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    if start not in doc or end not in doc:
-        raise ValueError(f"{p} has no {start} ... {end} section")
-    head, rest = doc.split(start, 1)
-    _, tail = rest.split(end, 1)
-    p.write_text(f"{head}{start}\n{text.rstrip()}\n{end}{tail}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from .. import stft
-from ..query import MAX_TOKENS, VOCABULARY
+from amssfx import stft
+from amssfx.query import MAX_TOKENS, VOCABULARY
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,7 @@ def manipulate_lach(model: AMSSNet, head: int, lach: int, audio: torch.Tensor,
     audio (2, time) at 44.1 kHz -> (2, time). The query conditions the latent channels; every
     other channel is masked and the direct path is off, so the output is that latent source.
     """
-    from ..query import encode
+    from amssfx.query import encode
     from .spec import istft, stft
 
     cfg = model.cfg

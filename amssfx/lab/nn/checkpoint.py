@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelContractError
-from ..hashing import file_sha256
+from amssfx.errors import ModelContractError
+from amssfx.hashing import file_sha256
 from .config import ModelConfig
 from .model import AMSSNet
 

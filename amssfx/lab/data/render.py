@@ -220,7 +220,7 @@ DEMO_SEED = 20261128  # the bundled demo song; not a seed of any training or eva
 
 def render_demo(out_path: str | Path, seconds: float = 30.0) -> Path:
     """Re-create the bundled demo song (mix only) as 16-bit FLAC."""
-    from ..audio_io import write
+    from amssfx.audio_io import write
 
     stems = render_song(arrange(DEMO_SEED, seconds))
     write(out_path, sum(stems.values()), SAMPLE_RATE, "flac16", force=True)
