@@ -43,18 +43,13 @@ def _gain(text: str) -> tuple[int, int, float]:
 
 
 def build_mask(shape, solos=(), mutes=(), gains=(), base=None) -> np.ndarray:
-    """Ones (or `base`); any --solo zeroes the rest; then --mute and --gain apply."""
-    from .engine import solo as solo_mask
+    """The mask of --solo, --mute and --gain (over `base`, a session's mask): amssfx/mask.py."""
+    from .mask import compose
 
-    m = np.ones(shape, np.float32) if base is None else np.asarray(base, np.float32).copy()
-    if solos:
-        m = sum(solo_mask(shape, *_hl(s)) for s in solos)
-    for s in mutes:
-        m[np.nonzero(solo_mask(shape, *_hl(s)))] = 0.0
-    for s in gains:
-        h, l, g = _gain(s)
-        m[np.nonzero(solo_mask(shape, h, l))] = g
-    return m
+    try:
+        return compose(tuple(shape), [_hl(s) for s in solos], [_hl(s) for s in mutes], [_gain(g) for g in gains], base)
+    except MaskError as e:
+        raise UsageError(f"--solo/--mute/--gain: {e}") from None
 
 
 class _Progress:

@@ -26,6 +26,31 @@ BUILTIN = {
 }
 
 
+# The range of every built-in parameter (inclusive), checked before anything is processed: a value
+# outside it either fails inside the plugin or gives silence or NaN (a negative cut-off, feedback
+# of 1 or more). Effects run at 44.1 kHz, so frequencies stay below its Nyquist frequency.
+RANGES = {
+    "cutoff_frequency_hz": (10.0, 21000.0), "centre_frequency_hz": (10.0, 21000.0),
+    "q": (0.05, 40.0), "ratio": (1.0, 100.0), "threshold_db": (-96.0, 0.0),
+    "attack_ms": (0.01, 1000.0), "release_ms": (1.0, 10000.0),
+    "room_size": (0.0, 1.0), "damping": (0.0, 1.0), "wet_level": (0.0, 1.0), "dry_level": (0.0, 1.0),
+    "width": (0.0, 1.0), "delay_seconds": (0.0, 10.0), "mix": (0.0, 1.0), "depth": (0.0, 1.0),
+    "rate_hz": (0.01, 99.0), "centre_delay_ms": (0.1, 100.0), "drive_db": (0.0, 80.0),
+}
+TYPE_RANGES = {("gain", "gain_db"): (-96.0, 36.0), ("delay", "feedback"): (0.0, 0.99),
+               ("chorus", "feedback"): (-0.99, 0.99), ("phaser", "feedback"): (-0.99, 0.99)}
+SHELF_PEAK_GAIN_DB = (-36.0, 36.0)
+
+
+def param_range(effect_type: str, name: str) -> tuple[float, float]:
+    """The allowed (low, high) of a built-in effect's parameter."""
+    if (effect_type, name) in TYPE_RANGES:
+        return TYPE_RANGES[(effect_type, name)]
+    if name == "gain_db":
+        return SHELF_PEAK_GAIN_DB
+    return RANGES[name]
+
+
 def defaults(effect_type: str) -> dict[str, float]:
     """Default parameter values of a built-in effect, read from pedalboard."""
     import pedalboard
@@ -40,7 +65,10 @@ def validate_effect(spec) -> dict:
     if not isinstance(spec, dict):
         raise EffectChainError(f"an effect must be an object, got {type(spec).__name__}")
     t = spec.get("type")
-    out = {"type": t, "bypass": bool(spec.get("bypass", False))}
+    bypass = spec.get("bypass", False)
+    if not isinstance(bypass, bool):
+        raise EffectChainError(f"effect {str(t)[:40]!r}: bypass must be true or false, got {str(bypass)[:40]!r}")
+    out = {"type": t, "bypass": bypass}
     if t == "vst3":
         path = spec.get("path")
         if not isinstance(path, str) or not path:
@@ -51,14 +79,17 @@ def validate_effect(spec) -> dict:
         out.update(path=path, parameters=dict(params))
         return out
     if t not in BUILTIN:
-        raise EffectChainError(f"unknown effect type {t!r}; choose from {', '.join(sorted(BUILTIN))} or vst3")
+        raise EffectChainError(f"unknown effect type {str(t)[:40]!r}; choose from {', '.join(sorted(BUILTIN))} or vst3")
     names = BUILTIN[t][1]
     params = {k: v for k, v in spec.items() if k not in ("type", "bypass")}
     for k, v in params.items():
         if k not in names:
             raise EffectChainError(f"effect {t!r} has no parameter {k!r}; it takes {', '.join(names)}")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise EffectChainError(f"effect {t!r}: {k} must be a finite number, got {v!r}")
+            raise EffectChainError(f"effect {t!r}: {k} must be a finite number, got {str(v)[:40]!r}")
+        lo, hi = param_range(t, k)
+        if not lo <= v <= hi:
+            raise EffectChainError(f"effect {t!r}: {k} must be between {lo:g} and {hi:g}, got {v:g}")
     out.update({k: float(v) for k, v in params.items()})
     return out
 

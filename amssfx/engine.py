@@ -15,7 +15,7 @@ import numpy as np
 from .audio_io import AtomicWriter, AudioReader
 from .chunking import OverlapAdd
 from .effects import EffectChain, validate_chain
-from .errors import Cancelled, MaskError
+from .errors import Cancelled, MaskError, QueryError
 from .model_runtime import DEFAULT_MODEL, OnnxModel
 from .query import Query, parse
 from .resample import StreamResampler
@@ -38,11 +38,16 @@ class RenderParams:
 
     @classmethod
     def make(cls, query: Query | str, mask_shape: tuple[int, int], mask=None, direct_gain: float = 1.0):
-        q = parse(query) if isinstance(query, str) else query
-        m = np.ones(mask_shape, np.float32) if mask is None else np.asarray(mask, np.float32)
-        if m.shape != tuple(mask_shape):
-            raise MaskError(f"mask shape {m.shape}, the model has {mask_shape[0]} heads x {mask_shape[1]} latent channels")
-        return cls(q, tuple(tuple(float(v) for v in row) for row in m), float(direct_gain))
+        from .mask import check_gain, check_mask
+
+        if isinstance(query, str):
+            q = parse(query)
+        elif isinstance(query, Query):
+            q = query
+        else:
+            raise QueryError(f"a query must be text or a Query, got {type(query).__name__}")
+        m = np.ones(mask_shape, np.float32) if mask is None else check_mask(mask, tuple(mask_shape))
+        return cls(q, tuple(tuple(float(v) for v in row) for row in m), check_gain(direct_gain, "direct_gain"))
 
     def mask_array(self) -> np.ndarray:
         return np.asarray(self.mask, np.float32)
@@ -232,13 +237,9 @@ class Engine:
 
 def solo(mask_shape: tuple[int, int], head: int, lach: int) -> np.ndarray:
     """A mask with one latent channel at gain 1 and the rest at 0."""
-    h, l = mask_shape
-    if not (0 <= head < h and 0 <= lach < l):
-        raise MaskError(f"latent channel {head}:{lach} is out of range; the model has heads 0-{h - 1}, "
-                        f"lach 0-{l - 1}")
-    m = np.zeros(mask_shape, np.float32)
-    m[head, lach] = 1.0
-    return m
+    from .mask import solo as solo_mask
+
+    return solo_mask(tuple(mask_shape), head, lach)
 
 
 __all__ = ["Engine", "RenderParams", "Report", "Stream", "solo", "channel_groups"]

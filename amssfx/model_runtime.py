@@ -75,13 +75,9 @@ class OnnxModel:
         return self.contract.num_heads, self.contract.num_lach
 
     def check_mask(self, mask) -> np.ndarray:
-        m = np.asarray(mask, np.float32)
-        if m.shape != self.mask_shape:
-            raise MaskError(f"mask shape {m.shape}, the model has {self.mask_shape[0]} heads x "
-                            f"{self.mask_shape[1]} latent channels")
-        if not np.isfinite(m).all():
-            raise MaskError("mask gains must be finite")
-        return m
+        from .mask import check_mask
+
+        return check_mask(mask, self.mask_shape)
 
     def run_spec(self, spec: np.ndarray, tokens: np.ndarray, mask: np.ndarray,
                  direct_gain: float) -> tuple[np.ndarray, np.ndarray | None]:

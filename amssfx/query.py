@@ -161,8 +161,16 @@ def _match(tokens: tuple[str, ...], words: list[str]) -> dict:
     return out
 
 
+MAX_QUERY_CHARS = 200  # the longest valid query is about 70 characters
+
+
 def parse(text: str) -> Query:
     """Parse a query; raise QueryError naming the first word that does not fit."""
+    if not isinstance(text, str):
+        raise QueryError(f"a query must be text, got {type(text).__name__}")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query of {len(text)} characters ({text[:40]!r}…); a query has at most "
+                         f"{MAX_QUERY_CHARS} characters")
     words = tokenize(text)
     if not words:
         raise QueryError("empty query; try for example 'mute vocals' or "
@@ -171,7 +179,7 @@ def parse(text: str) -> Query:
         if w not in _KNOWN:
             close = difflib.get_close_matches(w, [v for v in VOCABULARY if not v.startswith("<")], n=3)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise QueryError(f"unknown word {w!r} in query {text.strip()!r}{hint}")
+            raise QueryError(f"unknown word {w[:40]!r} in query {text.strip()[:80]!r}{hint}")
     best: _Fail | None = None
     for family, tokens in TEMPLATES:
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +71,16 @@ def from_dict(d) -> Session:
         if not m or not all(isinstance(r, list) and len(r) == len(m[0]) and
                             all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r) for r in m):
             raise SessionError("session mask must be a rectangular list of lists of numbers")
+        from .mask import MAX_GAIN
+
+        if not all(math.isfinite(x) and 0 <= x <= MAX_GAIN for r in m for x in r):
+            raise SessionError(f"session mask gains must be finite numbers between 0 and {MAX_GAIN:g}")
+    if "direct_gain" in body:
+        from .mask import MAX_GAIN
+
+        g = body["direct_gain"]
+        if not (math.isfinite(g) and 0 <= g <= MAX_GAIN):
+            raise SessionError(f"session direct_gain must be a finite number between 0 and {MAX_GAIN:g}, got {g!r}")
     try:
         body["chain"] = validate_chain(body.get("chain", []))
     except EffectChainError as e:

@@ -87,11 +87,11 @@ class LachGridState:
         self.gain = np.ones(shape, np.float32) if self.gain is None else self.gain
 
     def mask(self) -> np.ndarray:
-        m = self.gain.astype(np.float32).copy()
-        if self.solo.any():
-            m[~self.solo] = 0.0
-        m[self.mute] = 0.0
-        return m
+        from amssfx.mask import compose
+
+        shape = (self.heads, self.lach)
+        return compose(shape, [tuple(map(int, x)) for x in np.argwhere(self.solo)],
+                       [tuple(map(int, x)) for x in np.argwhere(self.mute)], base=self.gain)
 
     def toggle_solo(self, h: int, l: int) -> None:
         self.solo[h, l] = not self.solo[h, l]
@@ -100,9 +100,9 @@ class LachGridState:
         self.mute[h, l] = not self.mute[h, l]
 
     def set_gain(self, h: int, l: int, g: float) -> None:
-        if not np.isfinite(g) or g < 0:
-            raise ValueError("gain must be a finite number >= 0")
-        self.gain[h, l] = g
+        from amssfx.mask import check_gain
+
+        self.gain[h, l] = check_gain(g, f"gain of latent channel {h}:{l}")
 
     def reset(self) -> None:
         self.solo[:] = False

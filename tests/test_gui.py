@@ -39,8 +39,11 @@ def test_grid_to_mask():
     assert g.mask().sum() == 16
     g.restore(snap)
     assert g.mask()[1, 2] == 0.5
-    with pytest.raises(ValueError):
-        g.set_gain(0, 0, float("nan"))
+    from amssfx.errors import MaskError
+
+    for bad in (float("nan"), -1.0, 100.0):
+        with pytest.raises(MaskError, match="between 0 and 16"):
+            g.set_gain(0, 0, bad)
 
 
 def test_chain_state_to_spec():

@@ -1,0 +1,79 @@
+"""Values checked where they enter: mask gains, solos, effect parameters, queries (one-line errors)."""
+import numpy as np
+import pytest
+
+from amssfx.effects import BUILTIN, defaults, param_range, validate_effect
+from amssfx.errors import EffectChainError, MaskError, QueryError
+from amssfx.mask import MAX_GAIN, compose
+from amssfx.query import parse
+
+
+@pytest.mark.parametrize("gain", [float("nan"), float("inf"), -0.5, MAX_GAIN * 2])
+def test_bad_mask_gains_are_refused_everywhere(gain, tiny_model):
+    from amssfx.engine import Engine
+
+    with pytest.raises(MaskError, match="gain"):
+        compose((2, 2), gains=[(0, 1, gain)])
+    e = Engine(tiny_model[1])
+    m = np.ones(e.mask_shape, np.float32)
+    m[0, 0] = gain
+    with pytest.raises(MaskError):
+        e.params("mute vocals", m)
+    with pytest.raises(MaskError, match="direct_gain"):
+        e.params("mute vocals", None, gain)
+
+
+def test_solo_keeps_its_gain_and_twice_is_refused():
+    m = compose((2, 2), solos=[(0, 1)], gains=[(0, 1, 0.5), (1, 1, 2.0)])
+    assert m.tolist() == [[0.0, 0.5], [0.0, 0.0]]  # the app's meaning: a soloed channel keeps its gain
+    with pytest.raises(MaskError, match="given twice"):
+        compose((2, 2), solos=[(0, 1), (0, 1)])
+    with pytest.raises(MaskError, match="out of range"):
+        compose((2, 2), mutes=[(2, 0)])
+
+
+def test_cli_mask_flags_name_the_problem(tmp_path):
+    from conftest import run_cli, sine
+    import soundfile as sf
+
+    wav = tmp_path / "in.wav"
+    sf.write(str(wav), sine(300, 1.0).T, 44100)
+    for flags, text in ((["--gain", "0:1=nan"], "between 0 and 16"), (["--gain", "0:1=-1"], "between 0 and 16"),
+                        (["--solo", "0:1", "--solo", "0:1"], "given twice")):
+        r = run_cli("process", wav, "-q", "mute vocals", "-o", tmp_path / "o.wav", *flags)
+        assert r.returncode == 2 and text in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "o.wav").exists()
+
+
+def test_every_builtin_default_is_in_range_and_out_of_range_is_refused():
+    for t, (_, names) in BUILTIN.items():
+        d = defaults(t)
+        for n in names:
+            lo, hi = param_range(t, n)
+            assert lo <= d[n] <= hi, (t, n)
+            validate_effect({"type": t, n: d[n]})
+            for bad in (lo - max(1.0, abs(lo)), hi + max(1.0, abs(hi))):
+                with pytest.raises(EffectChainError, match=f"{n} must be between"):
+                    validate_effect({"type": t, n: bad})
+
+
+@pytest.mark.parametrize("spec", [{"type": "lowpass", "cutoff_frequency_hz": -5},
+                                  {"type": "lowpass", "cutoff_frequency_hz": 0},
+                                  {"type": "delay", "feedback": 1.0},
+                                  {"type": "reverb", "bypass": "false"},
+                                  {"type": "reverb", "bypass": 1}])
+def test_specs_that_give_silence_nan_or_a_coerced_bypass_are_refused(spec):
+    with pytest.raises(EffectChainError):
+        validate_effect(spec)
+
+
+def test_long_and_non_text_queries_are_refused_with_short_messages():
+    with pytest.raises(QueryError) as e:
+        parse("mute " * 2000)
+    assert len(str(e.value)) < 200 and "at most" in str(e.value)
+    with pytest.raises(QueryError) as e:
+        parse("mute " + "x" * 150)
+    assert len(str(e.value)) < 300
+    for bad in (None, 3, b"mute vocals", ["mute", "vocals"]):
+        with pytest.raises(QueryError, match="must be text"):
+            parse(bad)
