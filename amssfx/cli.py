@@ -136,9 +136,16 @@ def cmd_process(args) -> int:
     rep = engine.process_file(inp, out, params, chain, fmt, args.force,
                               "repair" if args.repair_nonfinite else "error",
                               progress=_Progress("processing", not args.quiet))
-    sess.Session(str(Path(inp).resolve()), params.query.text, mask.tolist(), params.direct_gain, chain,
-                 str(Path(engine.model.path).resolve()), sha, str(Path(out).resolve()), fmt
-                 ).save(sess.sidecar_path(out))
+    try:
+        sess.Session(str(Path(inp).resolve()), params.query.text, mask.tolist(), params.direct_gain, chain,
+                     str(Path(engine.model.path).resolve()), sha, str(Path(out).resolve()), fmt
+                     ).save(sess.sidecar_path(out))
+    except (OSError, KeyboardInterrupt) as e:  # an output never stands without its sidecar
+        Path(out).unlink(missing_ok=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise AmssfxError(f"cannot write the sidecar {sess.sidecar_path(out)}: {e.strerror or e}; "
+                          f"the output was removed") from None
     _report(rep, args.quiet)
     return 0
 
@@ -269,11 +276,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on_signals() -> list[int]:
+    """SIGTERM (a logout, a service stop, a batch scheduler) and SIGHUP stop a command as Ctrl-C does:
+    the write under way is abandoned and its temp file removed. Returns the list the signals received
+    are appended to."""
+    import signal
+    import threading
+
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return received
+
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    return received
+
+
 def run_main(build, argv: list[str], prog: str) -> int:
     """Parse and run a command of the parser `build()` makes: errors are one line on stderr
     (exit 2 for usage, 1 otherwise, 130 on Ctrl-C); --debug shows the traceback instead."""
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    received = _stop_on_signals()
     try:
         args = build().parse_args(argv)
         if not hasattr(args, "fn"):
@@ -291,8 +319,11 @@ def run_main(build, argv: list[str], prog: str) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+        import signal
+
+        signum = received[-1] if received else signal.SIGINT
+        print(f"{prog}: interrupted ({signal.Signals(signum).name}); no partial output was kept", file=sys.stderr)
+        return 128 + int(signum)
     except Exception as e:  # noqa: BLE001 - the last line of defence prints one line
         if debug:
             raise

@@ -77,3 +77,15 @@ def test_long_and_non_text_queries_are_refused_with_short_messages():
     for bad in (None, 3, b"mute vocals", ["mute", "vocals"]):
         with pytest.raises(QueryError, match="must be text"):
             parse(bad)
+
+
+def test_an_output_never_stands_without_its_sidecar(tmp_path, tiny_model):
+    from conftest import run_cli, sine
+    import soundfile as sf
+
+    wav, out = tmp_path / "in.wav", tmp_path / "o.wav"
+    sf.write(str(wav), sine(300, 1.0).T, 44100)
+    (tmp_path / "o.wav.amssfx.json").mkdir()  # the sidecar cannot be written there
+    r = run_cli("process", wav, "-q", "mute vocals", "-o", out, "--model", tiny_model[1], "--quiet")
+    assert r.returncode == 1 and "sidecar" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "o.wav.amssfx.json"]  # no output, no .part
