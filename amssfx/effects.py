@@ -51,13 +51,30 @@ def param_range(effect_type: str, name: str) -> tuple[float, float]:
     return RANGES[name]
 
 
+# Starting values where pedalboard's default would surprise: its low-pass starts at 50 Hz, which
+# leaves a mix nearly silent.
+START_VALUES = {("lowpass", "cutoff_frequency_hz"): 2000.0}
+UNITS = (("_hz", "Hz"), ("_db", "dB"), ("_ms", "ms"), ("_seconds", "s"))
+LABELS = {"cutoff_frequency_hz": "cut-off", "centre_frequency_hz": "centre frequency", "q": "Q",
+          "centre_delay_ms": "centre delay", "delay_seconds": "delay time", "drive_db": "drive"}
+
+
+def param_label(name: str) -> tuple[str, str]:
+    """(label, unit) of a parameter for people: `cutoff_frequency_hz` -> ('cut-off', 'Hz')."""
+    unit = next((u for suffix, u in UNITS if name.endswith(suffix)), "")
+    if name in LABELS:
+        return LABELS[name], unit
+    base = next((name[: -len(suffix)] for suffix, _ in UNITS if name.endswith(suffix)), name)
+    return base.replace("_", " "), unit
+
+
 def defaults(effect_type: str) -> dict[str, float]:
-    """Default parameter values of a built-in effect, read from pedalboard."""
+    """Starting parameter values of a built-in effect: pedalboard's, except START_VALUES."""
     import pedalboard
 
     cls_name, names = BUILTIN[effect_type]
     plugin = getattr(pedalboard, cls_name)()
-    return {n: float(getattr(plugin, n)) for n in names}
+    return {n: START_VALUES.get((effect_type, n), float(getattr(plugin, n))) for n in names}
 
 
 def validate_effect(spec) -> dict:
@@ -149,7 +166,8 @@ def build_plugin(spec: dict):
                 raise EffectChainError(f"VST3 plugin {path}: cannot set {k}={v!r}: {e}") from None
         return plugin
     cls_name, names = BUILTIN[spec["type"]]
-    return getattr(pedalboard, cls_name)(**{k: spec[k] for k in names if k in spec})
+    values = {**defaults(spec["type"]), **{k: spec[k] for k in names if k in spec}}
+    return getattr(pedalboard, cls_name)(**values)
 
 
 class EffectChain:

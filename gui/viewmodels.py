@@ -178,17 +178,6 @@ class ChainState:
         return list(BUILTIN[effect["type"]][1]) if effect["type"] in BUILTIN else []
 
 
-PARAM_RANGES = {  # (min, max, unit) for the parameter widgets
-    "cutoff_frequency_hz": (20.0, 20000.0, "Hz"), "gain_db": (-48.0, 24.0, "dB"), "q": (0.1, 10.0, ""),
-    "threshold_db": (-60.0, 0.0, "dB"), "ratio": (1.0, 20.0, ":1"), "attack_ms": (0.1, 200.0, "ms"),
-    "release_ms": (1.0, 2000.0, "ms"), "room_size": (0.0, 1.0, ""), "damping": (0.0, 1.0, ""),
-    "wet_level": (0.0, 1.0, ""), "dry_level": (0.0, 1.0, ""), "width": (0.0, 1.0, ""),
-    "delay_seconds": (0.0, 2.0, "s"), "feedback": (0.0, 0.99, ""), "mix": (0.0, 1.0, ""), "rate_hz": (0.01, 20.0, "Hz"),
-    "depth": (0.0, 1.0, ""), "centre_delay_ms": (0.1, 50.0, "ms"), "centre_frequency_hz": (20.0, 20000.0, "Hz"),
-    "drive_db": (0.0, 60.0, "dB"),
-}
-
-
 @dataclass(frozen=True)
 class EditState:
     """One undoable state of the edit: query text, latent-channel grid, effect chain."""
@@ -235,4 +224,4 @@ class UndoStack:
 
 
 __all__ = ["QueryBuilderState", "LachGridState", "ChainState", "UndoStack", "EditState", "validate_text",
-           "FAMILY_LABELS", "PARAM_RANGES", "SOURCES", "STRENGTHS", "SIDES"]
+           "FAMILY_LABELS", "SOURCES", "STRENGTHS", "SIDES"]

@@ -5,9 +5,10 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtWidgets
 
+from amssfx.effects import param_label, param_range
 from amssfx.errors import AmssfxError
 
-from .viewmodels import (FAMILY_LABELS, PARAM_RANGES, SIDES, SOURCES, STRENGTHS, ChainState, LachGridState,
+from .viewmodels import (FAMILY_LABELS, SIDES, SOURCES, STRENGTHS, ChainState, LachGridState,
                          QueryBuilderState, validate_text)
 
 
@@ -303,7 +304,8 @@ class ChainEditor(QtWidgets.QGroupBox):
             return
         e = self.state.effects[i]
         for name in ChainState.params_of(e):
-            lo, hi, unit = PARAM_RANGES.get(name, (-1e6, 1e6, ""))
+            lo, hi = param_range(e["type"], name)
+            label, unit = param_label(name)
             box = QtWidgets.QDoubleSpinBox()
             box.setRange(lo, hi)
             box.setDecimals(3 if hi <= 2 else 1)
@@ -311,7 +313,8 @@ class ChainEditor(QtWidgets.QGroupBox):
             box.setSuffix(f" {unit}" if unit else "")
             box.setValue(float(e.get(name, lo)))
             box.valueChanged.connect(lambda v, i=i, name=name: self._set(i, name, v))
-            self.params.addRow(name, box)
+            box.setToolTip(f"{name}: {lo:g} to {hi:g} {unit}".rstrip())
+            self.params.addRow(label, box)
 
     def _set(self, i: int, name: str, v: float) -> None:
         self.state.set_param(i, name, v)

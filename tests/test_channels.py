@@ -39,3 +39,20 @@ def test_the_bundled_model_ships_names_for_its_own_weights():
     e = Engine()
     query, names = channels.load(e.model.path, e.model.contract.checkpoint_sha256)
     assert query and len(names) == e.mask_shape[0] * e.mask_shape[1]
+
+
+def test_effect_parameters_show_names_units_and_useful_starting_values(qtbot):
+    from PyQt6 import QtWidgets
+
+    from amssfx.effects import defaults, param_label
+    from amssfx.gui.widgets import ChainEditor
+
+    assert param_label("cutoff_frequency_hz") == ("cut-off", "Hz") and param_label("wet_level") == ("wet level", "")
+    assert defaults("lowpass")["cutoff_frequency_hz"] == 2000.0  # not pedalboard's 50 Hz, which silences a mix
+    ed = ChainEditor()
+    qtbot.addWidget(ed)
+    ed.add("lowpass")
+    label = ed.params.itemAt(0, QtWidgets.QFormLayout.ItemRole.LabelRole).widget().text()
+    box = ed.params.itemAt(0, QtWidgets.QFormLayout.ItemRole.FieldRole).widget()
+    assert label == "cut-off" and box.value() == 2000.0 and box.suffix() == " Hz"
+    assert box.minimum() == 10.0 and box.maximum() == 21000.0  # the registry's range
