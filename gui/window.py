@@ -444,13 +444,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self._last_read = rp
 
     # ---- export and sessions --------------------------------------------------------------------
+    def export_base(self) -> Path:
+        """Where exports go by default: the folder last exported to, else the user's Music folder
+        (amssfx/ in it), else the home folder; never the installed package's folder."""
+        last = self.settings.value("export_base", "", str)
+        if last and Path(last).is_dir():
+            return Path(last)
+        music = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.MusicLocation)
+        return Path(music or Path.home()) / "amssfx"
+
     def export_dialog(self) -> None:
         if self.info is None:
             self._error("open a file first")
             return
-        dlg = ExportDialog(self, str(self.path.parent / f"{self.path.stem}_amssfx"))
+        dlg = ExportDialog(self, str(self.export_base() / f"{self.path.stem}_amssfx"))
         if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return
+        self.settings.setValue("export_base", str(Path(dlg.folder.text()).parent))
         stems = [n for n, b in dlg.stems.items() if b.isChecked()]
         self.export(dlg.folder.text(), dlg.format.currentText(), dlg.mix.isChecked(), stems, dlg.force.isChecked())
 

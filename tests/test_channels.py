@@ -56,3 +56,4 @@ def test_effect_parameters_show_names_units_and_useful_starting_values(qtbot):
     box = ed.params.itemAt(0, QtWidgets.QFormLayout.ItemRole.FieldRole).widget()
     assert label == "cut-off" and box.value() == 2000.0 and box.suffix() == " Hz"
     assert box.minimum() == 10.0 and box.maximum() == 21000.0  # the registry's range
+

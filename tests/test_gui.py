@@ -236,3 +236,10 @@ def test_space_bar_plays_and_pauses(window, qtbot):
     qtbot.waitUntil(lambda: w.player is None, timeout=2000)
     qtbot.keyClick(w.wave_in, QtCore.Qt.Key.Key_3)
     assert w.mode == "difference" and w.ab["difference"].isChecked()
+
+
+def test_settings_of_the_test_run_stay_out_of_the_users_home(window):
+    import os
+
+    assert window.settings.fileName().startswith(os.environ["XDG_CONFIG_HOME"])
+    assert "amssfx/assets" not in str(window.export_base())  # not the package's folder (the demo song's)
