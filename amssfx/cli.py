@@ -132,6 +132,10 @@ def cmd_process(args) -> int:
     base = s.mask if (s and s.mask is not None) else None
     mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain, base)
     params = engine.params(query, mask, s.direct_gain if s else 1.0)
+    from .query import caveat
+
+    if caveat(params.query):
+        print(f"amssfx: warning: {caveat(params.query)}", file=sys.stderr)
     fmt = args.format_name or (s.output_format if s else None)
     rep = engine.process_file(inp, out, params, chain, fmt, args.force,
                               "repair" if args.repair_nonfinite else "error",

@@ -35,6 +35,43 @@ TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("dereverb", ("remove", "reverb", "from", _X)),
 )
 
+# Families the bundled model has not learned: the parser, the DSP and the evaluation know them, but
+# the model's result stays close to its input. Front ends say so instead of a plain "ok".
+UNTRAINED_FAMILIES = ("dereverb",)
+
+# Everyday words people type for an edit the language has, and the template they mean.
+PHRASES = (
+    (("louder", "boost", "raise", "up", "turn up", "more"), "increase the volume of {x}"),
+    (("quieter", "softer", "lower", "down", "turn down", "less", "reduce"), "decrease the volume of {x}"),
+    (("without", "no", "kill", "delete", "drop", "cut"), "mute {x}"),
+    (("only", "solo", "just", "keep", "isolated", "acapella", "a cappella"), "separate {x}"),
+    (("muffle", "muffled", "darker", "dull", "warmer", "bass-heavy"), "apply lowpass to {x}"),
+    (("thin", "thinner", "brighter", "tinny"), "apply highpass to {x}"),
+    (("left",), "pan {x} to the left side"),
+    (("right",), "pan {x} to the right side"),
+)
+
+
+def suggestion(text: str) -> str | None:
+    """A valid query close in meaning to `text` (`make the vocals louder` -> `increase the volume of
+    vocals`), from everyday words and the sources it names; None if nothing fits."""
+    low = " " + re.sub(r"[^a-z, -]", " ", text.lower()) + " "
+    named = [s for s in SOURCES if re.search(rf"\b{s[:-1]}", low)] or ["vocals"]
+    x = ", ".join(named)
+    for words, template in PHRASES:
+        if any(f" {w} " in low for w in words):
+            return template.format(x=x)
+    return None
+
+
+def caveat(query: "Query") -> str | None:
+    """A word of warning for a query the bundled model was not trained on, else None."""
+    if query.family in UNTRAINED_FAMILIES:
+        return (f"'{query.text}' is understood, but the bundled model has not learned it yet: "
+                f"the result stays close to the input")
+    return None
+
+
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 12  # longest canonical query: "pan vocals , drums , bass completely to the left side" (11)
 
@@ -179,6 +216,9 @@ def parse(text: str) -> Query:
         if w not in _KNOWN:
             close = difflib.get_close_matches(w, [v for v in VOCABULARY if not v.startswith("<")], n=3)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            phrase = suggestion(text)
+            if phrase:
+                hint = f"{hint[:-1]}, or '{phrase}'?" if close else f"; try '{phrase}'"
             raise QueryError(f"unknown word {w[:40]!r} in query {text.strip()[:80]!r}{hint}")
     best: _Fail | None = None
     for family, tokens in TEMPLATES:

@@ -8,7 +8,7 @@ import numpy as np
 
 from amssfx.effects import BUILTIN, defaults, validate_chain, validate_effect
 from amssfx.errors import QueryError
-from amssfx.query import SIDES, SOURCES, STRENGTHS, Query, parse
+from amssfx.query import SIDES, SOURCES, STRENGTHS, Query, caveat, parse
 
 # Families as shown to users, in menu order -> internal family names.
 FAMILY_LABELS = {
@@ -67,7 +67,7 @@ def validate_text(text: str) -> tuple[bool, str]:
         q = parse(text)
     except QueryError as e:
         return False, str(e)
-    return True, f"ok: {q.text}"
+    return True, caveat(q) or f"ok: {q.text}"
 
 
 @dataclass

@@ -65,8 +65,15 @@ class QueryBuilder(QtWidgets.QGroupBox):
         self.side.setEnabled(QueryBuilderState.uses_side(fam))
 
     def _show(self, ok: bool, msg: str) -> None:
+        """Green for a query the model does, orange for one it understands but has not learned, red
+        for one that does not parse."""
+        if ok and msg.startswith("ok: "):
+            from amssfx.query import caveat, parse
+
+            msg = caveat(parse(msg[4:])) or msg
+        warn = ok and not msg.startswith("ok: ")
         self.message.setText(msg)
-        self.message.setStyleSheet("color: #2a7a2a" if ok else "color: #b02020")
+        self.message.setStyleSheet("color: #b06000" if warn else "color: #2a7a2a" if ok else "color: #b02020")
 
     def _from_builder(self, *_):
         self.state.family = self.family.currentText()

@@ -89,3 +89,29 @@ def test_an_output_never_stands_without_its_sidecar(tmp_path, tiny_model):
     r = run_cli("process", wav, "-q", "mute vocals", "-o", out, "--model", tiny_model[1], "--quiet")
     assert r.returncode == 1 and "sidecar" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "o.wav.amssfx.json"]  # no output, no .part
+
+
+@pytest.mark.parametrize("text,hint", [("make the vocals louder", "increase the volume of vocals"),
+                                       ("turn down the drums", "decrease the volume of drums"),
+                                       ("drums only", "separate drums"),
+                                       ("muffle the bass", "apply lowpass to bass")])
+def test_everyday_words_get_a_query_that_works(text, hint):
+    with pytest.raises(QueryError, match=f"'{hint}'"):
+        parse(text)
+    assert parse(hint)  # the suggestion itself parses
+
+
+def test_a_query_the_model_has_not_learned_is_not_a_plain_ok(qtbot):
+    from amssfx.gui.viewmodels import validate_text
+    from amssfx.gui.widgets import QueryBuilder
+
+    ok, msg = validate_text("remove reverb from vocals")
+    assert ok and "not learned" in msg
+    assert validate_text("mute vocals") == (True, "ok: mute vocals")
+    qb = QueryBuilder()
+    qbot = qtbot
+    qbot.addWidget(qb)
+    qb._from_text("remove reverb from vocals")
+    assert "not learned" in qb.message.text() and "b06000" in qb.message.styleSheet()
+    qb._from_text("mute vocals")
+    assert qb.message.text() == "ok: mute vocals" and "2a7a2a" in qb.message.styleSheet()
