@@ -70,6 +70,23 @@ def validate_text(text: str) -> tuple[bool, str]:
     return True, caveat(q) or f"ok: {q.text}"
 
 
+def help_html() -> str:
+    """The query language as the app's help shows it: every template, with the words it takes."""
+    from amssfx.query import TEMPLATES, UNTRAINED_FAMILIES
+
+    labels = {family: label for label, family in FAMILY_LABELS.items()}
+    rows = []
+    for family, tokens in TEMPLATES:
+        words = " ".join({"<X>": "<i>sources</i>", "<SIDE>": "left|right", "<STRENGTH>": "light|medium|heavy",
+                          "<STRENGTH?>": "[light|medium|heavy]"}.get(t, t) for t in tokens)
+        note = " (not learned yet by the bundled model)" if family in UNTRAINED_FAMILIES else ""
+        rows.append(f"<tr><td>{labels.get(family, family)}</td><td>{words}{note}</td></tr>")
+    return ("<p><i>sources</i>: any of vocals, drums, bass, joined by , or and "
+            "(<i>other</i> is reached with <b>mute vocals, drums, bass</b>).</p>"
+            "<table cellpadding='3'>" + "".join(rows) + "</table>"
+            "<p>Space play/pause · 1/2/3 original/processed/difference · Ctrl+Z undo · Ctrl+E export</p>")
+
+
 @dataclass
 class LachGridState:
     """Per latent channel: 'solo', 'mute' flags and a gain; -> the engine's mask."""

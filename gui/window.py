@@ -220,12 +220,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(e, "Reset latent channels", "Ctrl+R", self.grid.reset)
         p = self.menuBar().addMenu("&Play")
         self._action(p, "Play / pause", "Space", self.toggle_play)
+        # Space plays and pauses from anywhere but a text field: a focused spin box, list or button
+        # would otherwise take it (a spin box's value replaced by a space, a button pressed).
+        QtWidgets.QApplication.instance().installEventFilter(self)
         self._action(p, "Stop", "Home", self.stop)
         self._action(p, "A: original", "1", lambda: self.ab["original"].setChecked(True))
         self._action(p, "B: processed", "2", lambda: self.ab["processed"].setChecked(True))
         self._action(p, "Δ: difference", "3", lambda: self.ab["difference"].setChecked(True))
         self._action(p, "Back 5 s", "Left", lambda: self.seek_seconds(self.position_seconds() - 5))
         self._action(p, "Forward 5 s", "Right", lambda: self.seek_seconds(self.position_seconds() + 5))
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "What can I ask?", "F1", self._help)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QtCore.QEvent.Type.ShortcutOverride and event.key() == QtCore.Qt.Key.Key_Space \
+                and not event.modifiers() and self.isActiveWindow():
+            focus = QtWidgets.QApplication.focusWidget()
+            typing = isinstance(focus, (QtWidgets.QLineEdit, QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit)) \
+                and not isinstance(focus.parent(), QtWidgets.QAbstractSpinBox)
+            if focus is not None and not typing and obj is focus:
+                event.ignore()  # not claimed by the widget: the Space shortcut (play/pause) fires
+                return True
+        return super().eventFilter(obj, event)
+
+    def _help(self) -> None:
+        from .viewmodels import help_html
+
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("What you can ask")
+        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        box.setText(help_html())
+        box.exec()
 
     def _action(self, menu, text, shortcut, fn):
         a = QtGui.QAction(text, self)

@@ -243,3 +243,34 @@ def test_settings_of_the_test_run_stay_out_of_the_users_home(window):
 
     assert window.settings.fileName().startswith(os.environ["XDG_CONFIG_HOME"])
     assert "amssfx/assets" not in str(window.export_base())  # not the package's folder (the demo song's)
+
+
+def test_space_in_a_focused_spin_box_plays_and_keeps_its_value(window, qtbot):
+    from PyQt6 import QtCore
+
+    w = window
+    with qtbot.waitActive(w):
+        w.show()
+        w.activateWindow()
+    gain = w.grid.cells[(0, 0)][2]
+    gain.setFocus()
+    qtbot.waitUntil(gain.hasFocus, timeout=2000)
+    qtbot.keyClick(gain, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.player is not None, timeout=2000)
+    assert gain.value() == 1.0 and gain.text() == "1.00"
+    qtbot.keyClick(gain, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.player is None, timeout=2000)
+    w.query.text.setFocus()  # a text field keeps its spaces
+    qtbot.waitUntil(w.query.text.hasFocus, timeout=2000)
+    qtbot.keyClick(w.query.text, QtCore.Qt.Key.Key_Space)
+    assert w.player is None and w.query.text.text().endswith(" ")
+
+
+def test_help_lists_every_template():
+    from amssfx.gui.viewmodels import help_html
+    from amssfx.query import TEMPLATES
+
+    html = help_html()
+    for family, tokens in TEMPLATES:
+        assert " ".join(t for t in tokens if not t.startswith("<")).split()[0] in html
+    assert "not learned" in html and "remove reverb" in html
