@@ -205,8 +205,13 @@ class EditState:
 
 
 class UndoStack:
+    """Edit states with a name each ("add reverb", "room size of reverb"); consecutive changes of
+    the same control (a spin box stepped or typed into) merge into one step."""
+
     def __init__(self, initial: EditState, limit: int = 200):
         self._states = [initial]
+        self._labels = [""]
+        self._keys: list = [None]
         self._index = 0
         self.limit = limit
 
@@ -214,13 +219,20 @@ class UndoStack:
     def current(self) -> EditState:
         return self._states[self._index]
 
-    def push(self, state: EditState) -> None:
+    def push(self, state: EditState, label: str = "edit", key=None) -> None:
         if state == self.current:
             return
-        del self._states[self._index + 1:]
+        at_end = self._index == len(self._states) - 1
+        if key is not None and at_end and self._index > 0 and self._keys[self._index] == key:
+            self._states[self._index] = state  # the same control again: one step
+            return
+        del self._states[self._index + 1:], self._labels[self._index + 1:], self._keys[self._index + 1:]
         self._states.append(state)
+        self._labels.append(label)
+        self._keys.append(key)
         if len(self._states) > self.limit:
-            self._states.pop(0)
+            for lst in (self._states, self._labels, self._keys):
+                lst.pop(0)
         self._index = len(self._states) - 1
 
     def can_undo(self) -> bool:
@@ -229,9 +241,16 @@ class UndoStack:
     def can_redo(self) -> bool:
         return self._index < len(self._states) - 1
 
+    def undo_label(self) -> str:
+        return self._labels[self._index] if self.can_undo() else ""
+
+    def redo_label(self) -> str:
+        return self._labels[self._index + 1] if self.can_redo() else ""
+
     def undo(self) -> EditState:
         if self.can_undo():
             self._index -= 1
+            self._keys[self._index + 1] = None  # a later change of the same control is a new step
         return self.current
 
     def redo(self) -> EditState:

@@ -130,6 +130,7 @@ class LachGrid(QtWidgets.QGroupBox):
         the tooltip); without them the cells show only head:lach."""
         super().__init__("Latent channels (head : lach)", parent)
         self.state = LachGridState(heads, lach)
+        self.last_change: tuple[str, object] = ("latent channels", None)  # (undo label, merge key)
         lay = QtWidgets.QGridLayout(self)
         self.cells = {}
         self.labels = {}
@@ -178,14 +179,17 @@ class LachGrid(QtWidgets.QGroupBox):
 
     def _solo(self, h, l, on):
         self.state.solo[h, l] = on
+        self.last_change = (f"{'solo' if on else 'unsolo'} {h}:{l}", None)
         self.mask_changed.emit()
 
     def _mute(self, h, l, on):
         self.state.mute[h, l] = on
+        self.last_change = (f"{'mute' if on else 'unmute'} {h}:{l}", None)
         self.mask_changed.emit()
 
     def _gain(self, h, l, g):
         self.state.set_gain(h, l, g)
+        self.last_change = (f"gain of {h}:{l}", ("gain", h, l))
         self.mask_changed.emit()
 
     def sync(self) -> None:
@@ -202,6 +206,7 @@ class LachGrid(QtWidgets.QGroupBox):
     def reset(self) -> None:
         self.state.reset()
         self.sync()
+        self.last_change = ("reset channels", None)
         self.mask_changed.emit()
 
     def show_meters(self, energy: np.ndarray | None) -> None:
@@ -223,6 +228,7 @@ class ChainEditor(QtWidgets.QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Effects (after the model)", parent)
         self.state = ChainState()
+        self.last_change: tuple[str, object] = ("effects", None)  # (undo label, merge key)
         lay = QtWidgets.QVBoxLayout(self)
         top = QtWidgets.QHBoxLayout()
         self.type_box = QtWidgets.QComboBox()
@@ -251,10 +257,14 @@ class ChainEditor(QtWidgets.QGroupBox):
         holder.setLayout(self.params)
         lay.addWidget(holder)
 
+    def _changed(self, label: str, key=None) -> None:
+        self.last_change = (label, key)
+        self.chain_changed.emit()
+
     def add(self, effect_type: str) -> None:
         i = self.state.add(effect_type)
         self.sync(select=i)
-        self.chain_changed.emit()
+        self._changed(f"add {effect_type}")
 
     def _pick_vst3(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load a VST3 plugin", "", "VST3 (*.vst3);;All files (*)")
@@ -268,7 +278,7 @@ class ChainEditor(QtWidgets.QGroupBox):
             self.error.emit(str(e))
             return False
         self.sync(select=i)
-        self.chain_changed.emit()
+        self._changed("add VST3 plugin")
         return True
 
     def _move(self, d: int) -> None:
@@ -277,21 +287,22 @@ class ChainEditor(QtWidgets.QGroupBox):
             return
         self.state.move(i, i + d)
         self.sync(select=i + d)
-        self.chain_changed.emit()
+        self._changed(f"move {self.state.effects[i + d]['type']}")
 
     def _toggle_bypass(self) -> None:
         i = self.list.currentRow()
         if i >= 0:
             self.state.set_bypass(i, not self.state.effects[i]["bypass"])
             self.sync(select=i)
-            self.chain_changed.emit()
+            self._changed(f"bypass {self.state.effects[i]['type']}")
 
     def _remove(self) -> None:
         i = self.list.currentRow()
         if i >= 0:
+            kind = self.state.effects[i]["type"]
             self.state.remove(i)
             self.sync(select=min(i, len(self.state.effects) - 1))
-            self.chain_changed.emit()
+            self._changed(f"remove {kind}")
 
     def sync(self, select: int | None = None) -> None:
         self.list.blockSignals(True)
@@ -325,7 +336,7 @@ class ChainEditor(QtWidgets.QGroupBox):
 
     def _set(self, i: int, name: str, v: float) -> None:
         self.state.set_param(i, name, v)
-        self.chain_changed.emit()
+        self._changed(f"{param_label(name)[0]} of {self.state.effects[i]['type']}", ("param", i, name))
 
 
 class WaveView(pg.PlotWidget):

@@ -154,15 +154,15 @@ class MainWindow(QtWidgets.QMainWindow):
         root.addLayout(self._transport())
         body = QtWidgets.QHBoxLayout()
         self.query = QueryBuilder()
-        self.query.query_changed.connect(lambda _t: self._edited())
+        self.query.query_changed.connect(lambda t: self._edited(f"query: {t}", "query"))
         h, l = self.engine.mask_shape
         from amssfx import channels
 
         names_query, names = channels.load(self.engine.model.path, self.engine.model.contract.checkpoint_sha256)
         self.grid = LachGrid(h, l, names=names, names_query=names_query)
-        self.grid.mask_changed.connect(self._edited)
+        self.grid.mask_changed.connect(lambda: self._edited(*self.grid.last_change))
         self.chain = ChainEditor()
-        self.chain.chain_changed.connect(self._edited)
+        self.chain.chain_changed.connect(lambda: self._edited(*self.chain.last_change))
         self.chain.error.connect(self._error)
         body.addWidget(self.query, 3)
         body.addWidget(self.grid, 4)
@@ -215,8 +215,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "&Load session…", "Ctrl+L", self.load_session_dialog)
         self._action(m, "&Quit", "Ctrl+Q", self.close)
         e = self.menuBar().addMenu("&Edit")
-        self._action(e, "&Undo", "Ctrl+Z", self.undo_edit)
-        self._action(e, "&Redo", "Ctrl+Shift+Z", self.redo_edit)
+        self.undo_action = self._action(e, "&Undo", "Ctrl+Z", self.undo_edit)
+        self.redo_action = self._action(e, "&Redo", "Ctrl+Shift+Z", self.redo_edit)
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
         self._action(e, "Reset latent channels", "Ctrl+R", self.grid.reset)
         p = self.menuBar().addMenu("&Play")
         self._action(p, "Play / pause", "Space", self.toggle_play)
@@ -328,15 +330,27 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chain.sync()
         self._push_to_player()
 
-    def _edited(self) -> None:
-        self.undo.push(self._edit_state())
+    def _edited(self, label: str = "edit", key=None) -> None:
+        """One change of the edit: an undo step named `label`; changes with the same `key` in a row
+        (one control moved again) merge into one step."""
+        self.undo.push(self._edit_state(), label, key)
+        self._name_undo()
         self._push_to_player()
+
+    def _name_undo(self) -> None:
+        u, r = self.undo.undo_label(), self.undo.redo_label()
+        self.undo_action.setText(f"&Undo {u}" if u else "&Undo")
+        self.redo_action.setText(f"&Redo {r}" if r else "&Redo")
+        self.undo_action.setEnabled(bool(u))
+        self.redo_action.setEnabled(bool(r))
 
     def undo_edit(self) -> None:
         self._apply_state(self.undo.undo())
+        self._name_undo()
 
     def redo_edit(self) -> None:
         self._apply_state(self.undo.redo())
+        self._name_undo()
 
     def current_params(self):
         return self.engine.params(self.query.current_text(), self.grid.state.mask())
@@ -589,7 +603,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.sync()
         self.chain.state.effects = list(s.chain)
         self.chain.sync()
-        self._edited()
+        self._edited("load session")
         if self.path is None or Path(s.input).resolve() != self.path.resolve():
             self.open_file(s.input)
         return True

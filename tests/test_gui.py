@@ -274,3 +274,20 @@ def test_help_lists_every_template():
     for family, tokens in TEMPLATES:
         assert " ".join(t for t in tokens if not t.startswith("<")).split()[0] in html
     assert "not learned" in html and "remove reverb" in html
+
+
+def test_undo_steps_are_named_and_one_control_moved_twice_is_one_step(window, qtbot):
+    from PyQt6 import QtWidgets
+
+    w = window
+    w.chain.add("reverb")
+    assert w.undo_action.text() == "&Undo add reverb"
+    box = w.chain.params.itemAt(0, QtWidgets.QFormLayout.ItemRole.FieldRole).widget()
+    for v in (0.6, 0.7, 0.8):  # one parameter stepped three times: one step
+        box.setValue(v)
+    assert w.undo_action.text() == "&Undo room size of reverb"
+    w.undo_edit()
+    assert w.chain.state.effects[0]["room_size"] == pytest.approx(0.5) and w.undo_action.text() == "&Undo add reverb"
+    assert w.redo_action.text() == "&Redo room size of reverb"
+    w.undo_edit()
+    assert w.chain.state.effects == [] and not w.undo_action.isEnabled()
