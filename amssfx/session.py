@@ -27,6 +27,9 @@ class Session:
     model_sha256: str | None = None
     output: str | None = None
     output_format: str | None = None
+    # The app's latent-channel controls ({"solo": [[h, l], ...], "mute": [[h, l], ...], "gain": rows}),
+    # so a reloaded session shows a solo as a solo; `mask` stays what is rendered.
+    grid: dict | None = None
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
@@ -45,7 +48,36 @@ class Session:
 
 _FIELDS = {"input": str, "query": str, "mask": (list, type(None)), "direct_gain": (int, float),
            "chain": list, "model_path": (str, type(None)), "model_sha256": (str, type(None)),
-           "output": (str, type(None)), "output_format": (str, type(None))}
+           "output": (str, type(None)), "output_format": (str, type(None)), "grid": (dict, type(None))}
+
+
+def _check_grid(grid: dict, mask) -> dict:
+    """The app's solo/mute/gain controls: well formed, and rendering exactly the session's mask."""
+    from .mask import compose
+
+    if set(grid) != {"solo", "mute", "gain"}:
+        raise SessionError("session grid must have exactly the fields solo, mute and gain")
+    pairs = {}
+    for k in ("solo", "mute"):
+        v = grid[k]
+        if not isinstance(v, list) or not all(isinstance(x, list) and len(x) == 2 and
+                                              all(isinstance(i, int) and not isinstance(i, bool) for i in x)
+                                              for x in v):
+            raise SessionError(f"session grid {k} must be a list of [head, lach] pairs")
+        pairs[k] = [tuple(x) for x in v]
+    gain = grid["gain"]
+    if not isinstance(gain, list) or not gain or not all(isinstance(r, list) for r in gain):
+        raise SessionError("session grid gain must be a list of rows of numbers")
+    shape = (len(gain), len(gain[0]))
+    try:
+        m = compose(shape, pairs["solo"], pairs["mute"], base=gain)
+    except Exception as e:  # noqa: BLE001 - MaskError or a ragged list
+        raise SessionError(f"session grid: {e}") from None
+    if mask is not None and (len(mask) != shape[0] or any(len(r) != shape[1] for r in mask)
+                             or any(abs(a - b) > 1e-6 for ra, rb in zip(m.tolist(), mask) for a, b in zip(ra, rb))):
+        raise SessionError("session grid and mask disagree")
+    return {"solo": [list(x) for x in pairs["solo"]], "mute": [list(x) for x in pairs["mute"]],
+            "gain": [[float(x) for x in r] for r in gain]}
 
 
 def from_dict(d) -> Session:
@@ -89,6 +121,8 @@ def from_dict(d) -> Session:
         body["chain"] = validate_chain(body.get("chain", []))
     except EffectChainError as e:
         raise SessionError(f"session chain: {e}") from None
+    if body.get("grid") is not None:
+        body["grid"] = _check_grid(body["grid"], body.get("mask"))
     sha = body.get("model_sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         raise SessionError("session model_sha256 must be 64 lower-case hex digits")

@@ -135,6 +135,23 @@ class LachGridState:
         self.mute = np.frombuffer(snap[1], bool).reshape(shape).copy()
         self.gain = np.frombuffer(snap[2], np.float32).reshape(shape).copy()
 
+    def to_grid(self) -> dict:
+        """The controls as a session's `grid` field."""
+        return {"solo": [[int(h), int(l)] for h, l in np.argwhere(self.solo)],
+                "mute": [[int(h), int(l)] for h, l in np.argwhere(self.mute)],
+                "gain": self.gain.astype(float).tolist()}
+
+    @classmethod
+    def from_grid(cls, grid: dict) -> "LachGridState":
+        gain = np.asarray(grid["gain"], np.float32)
+        st = cls(*gain.shape)
+        st.gain = gain.copy()
+        for h, l in grid["solo"]:
+            st.solo[h, l] = True
+        for h, l in grid["mute"]:
+            st.mute[h, l] = True
+        return st
+
     @classmethod
     def from_mask(cls, mask) -> "LachGridState":
         m = np.asarray(mask, np.float32)

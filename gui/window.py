@@ -577,7 +577,7 @@ class MainWindow(QtWidgets.QMainWindow):
         p = self.current_params()
         sess.Session(str(self.path.resolve()), p.query.text, p.mask_array().tolist(), p.direct_gain,
                      self.current_chain(), str(Path(self.engine.model.path).resolve()),
-                     file_sha256(self.engine.model.path)).save(path)
+                     file_sha256(self.engine.model.path), grid=self.grid.state.to_grid()).save(path)
         self.statusBar().showMessage(f"saved {path}", 5000)
 
     def load_session_dialog(self) -> None:
@@ -590,7 +590,8 @@ class MainWindow(QtWidgets.QMainWindow):
             s = sess.load(path)
             if s.model_sha256 and s.model_sha256 != file_sha256(self.engine.model.path):
                 raise sess.SessionError("the session was made with another model; its result would differ")
-            grid = (LachGridState.from_mask(s.mask) if s.mask is not None
+            grid = (LachGridState.from_grid(s.grid) if s.grid is not None
+                    else LachGridState.from_mask(s.mask) if s.mask is not None
                     else LachGridState(*self.engine.mask_shape))
             if (grid.heads, grid.lach) != self.engine.mask_shape:
                 raise sess.SessionError(f"the session's mask is {grid.heads}x{grid.lach}, the model has "

@@ -291,3 +291,19 @@ def test_undo_steps_are_named_and_one_control_moved_twice_is_one_step(window, qt
     assert w.redo_action.text() == "&Redo room size of reverb"
     w.undo_edit()
     assert w.chain.state.effects == [] and not w.undo_action.isEnabled()
+
+
+def test_a_session_with_a_solo_comes_back_as_a_solo(window, tmp_path):
+    from amssfx import session as sess
+
+    w = window
+    w.grid.cells[(1, 0)][0].setChecked(True)  # solo 1:0
+    w.grid.cells[(0, 1)][2].setValue(0.5)
+    path = tmp_path / "s.amssfx.json"
+    w.save_session(path)
+    assert sess.load(path).grid["solo"] == [[1, 0]]
+    w.grid.reset()
+    assert w.load_session(path)
+    st = w.grid.state
+    assert st.solo.sum() == 1 and st.solo[1, 0] and not st.mute.any()
+    assert st.gain[0, 1] == 0.5 and w.grid.cells[(1, 0)][0].isChecked()
