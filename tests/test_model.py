@@ -245,7 +245,7 @@ def test_family_weights_shift_the_draw(tmp_path):
 def test_family_weights_are_checked(tmp_path):
     import argparse
 
-    from amssfx.cli import _family_weights
+    from amssfx.lab.cli import _family_weights
     from amssfx.lab.data.dataset import RemixDataset, StemBank
 
     np.save(tmp_path / "song_0000000000.npy", np.zeros((4, 2, 5000), np.float32))
