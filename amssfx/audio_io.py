@@ -22,6 +22,10 @@ OUTPUT_FORMATS = {
 DEFAULT_FORMAT_BY_SUFFIX = {".wav": "wav32f", ".flac": "flac24"}
 NONFINITE_POLICIES = ("error", "repair")
 
+# Below this, a file holds no audible music (its Nyquist frequency is 500 Hz); every rate from it up is
+# processed and written back at its own rate.
+MIN_SAMPLE_RATE = 1000
+
 
 @dataclass
 class AudioInfo:
@@ -81,6 +85,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise AudioReadError(f"{p}: the file has no audio frames")
     if info.channels <= 0 or info.samplerate <= 0:
         raise AudioReadError(f"{p}: invalid header ({info.channels} channels, {info.samplerate} Hz)")
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioReadError(f"{p}: sample rate {info.samplerate} Hz; amssfx processes {MIN_SAMPLE_RATE} Hz "
+                             f"and above")
     out = AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
     if info.format == "WAV":
         declared = _wav_declared_frames(p, info.channels)

@@ -120,6 +120,19 @@ def validate_chain(chain) -> list[dict]:
 def parse_fx(text: str) -> list[dict]:
     """CLI form: JSON (object or list), a .json file, or `type[:name=value,...]`."""
     text = text.strip()
+    if len(text) > MAX_FX_CHARS:
+        raise EffectChainError(f"--fx of {len(text)} characters ({text[:40]!r}…); at most {MAX_FX_CHARS}")
+    try:
+        return _parse_fx(text)
+    except RecursionError:
+        raise EffectChainError("--fx JSON is nested too deeply") from None
+
+
+MAX_FX_CHARS = 65536  # a chain of dozens of effects, spelled out, fits easily
+MAX_FX_FILE_BYTES = 1 << 20
+
+
+def _parse_fx(text: str) -> list[dict]:
     if text.startswith(("{", "[")):
         try:
             data = json.loads(text)
@@ -127,6 +140,8 @@ def parse_fx(text: str) -> list[dict]:
             raise EffectChainError(f"--fx JSON is malformed: {e.msg} at column {e.colno}") from None
         return validate_chain(data if isinstance(data, list) else [data])
     if text.endswith(".json") and Path(text).exists():
+        if Path(text).stat().st_size > MAX_FX_FILE_BYTES:
+            raise EffectChainError(f"{text}: larger than {MAX_FX_FILE_BYTES} bytes; not an effect chain")
         try:
             data = json.loads(Path(text).read_text())
         except json.JSONDecodeError as e:

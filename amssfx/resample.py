@@ -11,9 +11,12 @@ MAX_DENOMINATOR = 2000  # rates whose ratio needs more are approximated to < 1e-
 
 def ratio(source_rate: float, target_rate: float) -> tuple[int, int]:
     """(up, down) with target/source ≈ up/down."""
-    f = Fraction(target_rate / source_rate).limit_denominator(MAX_DENOMINATOR) \
+    exact = Fraction(target_rate / source_rate) \
         if (isinstance(source_rate, float) and not float(source_rate).is_integer()) \
-        else Fraction(int(target_rate), int(source_rate)).limit_denominator(MAX_DENOMINATOR)
+        else Fraction(int(target_rate), int(source_rate))
+    f = exact.limit_denominator(MAX_DENOMINATOR)
+    if f.numerator == 0 or abs(float(f) / float(exact) - 1) > 1e-6:  # a ratio too far from 1 to approximate
+        f = exact
     return f.numerator, f.denominator
 
 

@@ -138,7 +138,9 @@ def load(path: str | Path) -> Session:
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SessionError(f"{p}: not valid JSON ({e})") from None
+        raise SessionError(f"{p}: not valid JSON ({str(e)[:120]})") from None
+    except RecursionError:
+        raise SessionError(f"{p}: JSON nested too deeply; not a session file") from None
     return from_dict(d)
 
 

@@ -115,3 +115,42 @@ def test_a_query_the_model_has_not_learned_is_not_a_plain_ok(qtbot):
     assert "not learned" in qb.message.text() and "b06000" in qb.message.styleSheet()
     qb._from_text("mute vocals")
     assert qb.message.text() == "ok: mute vocals" and "2a7a2a" in qb.message.styleSheet()
+
+
+@pytest.mark.parametrize("rate", [1000, 7919, 96000, 768000])
+def test_any_rate_from_the_minimum_up_is_written_back_at_that_rate(tmp_path, rate, tiny_model):
+    from conftest import run_cli
+    import soundfile as sf
+
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(str(src), (0.1 * np.random.default_rng(0).standard_normal((rate, 2))).astype(np.float32), rate)
+    r = run_cli("process", src, "-q", "mute vocals", "-o", out, "--model", tiny_model[1], "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (sf.info(str(out)).samplerate, sf.info(str(out)).frames) == (rate, rate)
+
+
+def test_a_rate_below_the_minimum_is_refused_in_one_line(tmp_path):
+    from conftest import run_cli
+    import soundfile as sf
+
+    src = tmp_path / "in.wav"
+    sf.write(str(src), np.zeros((64, 2), np.float32), 8)
+    r = run_cli("process", src, "-q", "mute vocals", "-o", tmp_path / "o.wav")
+    assert r.returncode == 1 and "8 Hz" in r.stderr and "1000 Hz" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_deeply_nested_or_huge_json_gets_a_clear_error(tmp_path):
+    from amssfx import session as sess
+    from amssfx.effects import parse_fx
+    from amssfx.errors import SessionError
+
+    deep = "[" * 100000 + "]" * 100000
+    with pytest.raises(EffectChainError, match="at most|nested"):
+        parse_fx(deep)
+    with pytest.raises(EffectChainError, match="nested too deeply"):
+        parse_fx("[" * 5000 + "]" * 5000)
+    p = tmp_path / "s.json"
+    p.write_text("[" * 50000 + "]" * 50000)
+    with pytest.raises(SessionError, match="nested too deeply"):
+        sess.load(p)
