@@ -65,10 +65,16 @@ class OnnxModel:
             if list(have[name]) != shape:
                 raise ModelContractError(f"model {self.path}: input {name!r} has shape {have[name]}, "
                                          f"its contract says {shape}")
-        outputs = [o.name for o in self.session.get_outputs()]
-        if OUTPUT_SPEC not in outputs:
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        if OUTPUT_SPEC not in outs:
             raise ModelContractError(f"model {self.path}: graph output {OUTPUT_SPEC!r} missing")
-        self._outputs = [OUTPUT_SPEC] + ([OUTPUT_ENERGY] if OUTPUT_ENERGY in outputs else [])
+        want_out = {OUTPUT_SPEC: list(c.spec_shape), OUTPUT_ENERGY: [1, c.num_heads, c.num_lach]}
+        for name, shape in want_out.items():
+            got = outs.get(name)
+            if got is not None and all(isinstance(d, int) for d in got) and list(got) != shape:
+                raise ModelContractError(f"model {self.path}: output {name!r} has shape {got}, "
+                                         f"its contract says {shape}")
+        self._outputs = [OUTPUT_SPEC] + ([OUTPUT_ENERGY] if OUTPUT_ENERGY in outs else [])
 
     @property
     def mask_shape(self) -> tuple[int, int]:
@@ -85,6 +91,9 @@ class OnnxModel:
         feeds = {INPUT_SPEC: spec[None].astype(np.float32), INPUT_TOKENS: tokens[None].astype(np.int64),
                  INPUT_MASK: mask[None].astype(np.float32), INPUT_DIRECT: np.array([direct_gain], np.float32)}
         res = self.session.run(self._outputs, feeds)
+        if res[0].shape != (1, *spec.shape) or (len(res) > 1 and res[1].shape != (1, *self.mask_shape)):
+            raise ModelContractError(f"model {self.path}: outputs of shape {[r.shape for r in res]}, its contract "
+                                     f"says {(1, *spec.shape)} and {(1, *self.mask_shape)}")
         return res[0][0], (res[1][0] if len(res) > 1 else None)
 
     def run_chunk(self, audio: np.ndarray, query: Query, mask: np.ndarray,

@@ -154,3 +154,28 @@ def test_deeply_nested_or_huge_json_gets_a_clear_error(tmp_path):
     p.write_text("[" * 50000 + "]" * 50000)
     with pytest.raises(SessionError, match="nested too deeply"):
         sess.load(p)
+
+
+def test_a_model_whose_output_breaks_its_contract_gets_a_contract_error(tmp_path):
+    """A graph that returns 7 frames where its contract says 32: a contract error, on load when the
+    graph declares the shape, else on the first chunk; never a reshape error deep in the engine."""
+    import onnx
+    from onnx import helper
+
+    from amssfx.engine import Engine
+    from amssfx.errors import ModelContractError
+    from conftest import make_identity_onnx
+
+    path = make_identity_onnx(tmp_path / "m.onnx")
+    m = onnx.load(str(path))
+    spec_in, spec_out = m.graph.input[0].name, m.graph.output[0].name
+    del m.graph.node[:]
+    consts = [helper.make_tensor(n, onnx.TensorProto.INT64, [1], [v]) for n, v in (("s", 0), ("e", 7), ("a", 2))]
+    m.graph.initializer.extend(consts)
+    m.graph.node.append(helper.make_node("Slice", [spec_in, "s", "e", "a"], [spec_out]))
+    m.graph.output[0].type.tensor_type.shape.dim[2].dim_param = "frames"
+    onnx.save(m, str(path))
+    with pytest.raises(ModelContractError, match="contract"):
+        e = Engine(path)
+        e.process_array((0.1 * np.random.default_rng(0).standard_normal((2, 44100))).astype(np.float32), 44100,
+                        e.params("mute vocals"))
