@@ -255,7 +255,14 @@ class ChainEditor(QtWidgets.QGroupBox):
         self.params = QtWidgets.QFormLayout()
         holder = QtWidgets.QWidget()
         holder.setLayout(self.params)
-        lay.addWidget(holder)
+        # The parameters scroll in a box of fixed height, so selecting an effect with more or fewer
+        # parameters never moves the list or the buttons under the mouse.
+        self.params_area = QtWidgets.QScrollArea()
+        self.params_area.setWidget(holder)
+        self.params_area.setWidgetResizable(True)
+        self.params_area.setFixedHeight(170)
+        self.params_area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        lay.addWidget(self.params_area)
 
     def _changed(self, label: str, key=None) -> None:
         self.last_change = (label, key)
@@ -384,13 +391,23 @@ class SpectrogramView(pg.PlotWidget):
         self.setMouseEnabled(False, False)
         self.hideButtons()
         self.getPlotItem().hideAxis("bottom")
-        self.getPlotItem().hideAxis("left")
         self.image = pg.ImageItem()
         self.addItem(self.image)
         self.image.setLookupTable(pg.colormap.get("inferno").getLookupTable())
         self.data = np.full((columns, bins), -100.0, np.float32)
         self.window = np.hanning(2 * bins).astype(np.float32)
-        self.setFixedHeight(110)
+        # A frequency axis in kHz (the audio played is at 44.1 kHz: bin k is k * 44100 / (2 * bins) Hz).
+        hz_per_bin = 44100 / (2 * bins)
+        left = self.getPlotItem().getAxis("left")
+        left.setTicks([[(k / hz_per_bin, f"{k // 1000}k") for k in (1000, 5000, 10000, 20000)]])
+        left.setWidth(28)
+        self.setMinimumHeight(110)
+        self.clear_view()
+
+    def clear_view(self) -> None:
+        """Blank, as for a file just opened."""
+        self.data[:] = -100.0
+        self.image.setImage(self.data, autoLevels=False, levels=(-80, 20))
 
     def push(self, frames: np.ndarray) -> None:
         """frames: (n >= 2*bins, channels) of the newest audio; adds one column."""

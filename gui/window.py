@@ -291,6 +291,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._out_env = (t, np.zeros_like(env[1]), np.zeros_like(env[2]))
         self.wave_out.set_envelope(*self._out_env)
         self.wave_in.region.setRegion([0, min(10.0, info.duration_seconds)])
+        self.spec_in.clear_view()  # the previous song's columns go
+        self.spec_out.clear_view()
         self.setWindowTitle(f"amssfx — {self.path.name}")
         for w in info.warnings:
             self._error(w)

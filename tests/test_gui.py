@@ -307,3 +307,34 @@ def test_a_session_with_a_solo_comes_back_as_a_solo(window, tmp_path):
     st = w.grid.state
     assert st.solo.sum() == 1 and st.solo[1, 0] and not st.mute.any()
     assert st.gain[0, 1] == 0.5 and w.grid.cells[(1, 0)][0].isChecked()
+
+
+def test_spectrograms_start_blank_for_a_newly_opened_file(window, qtbot, demo_path):
+    w = window
+    w.spec_in.push(np.random.default_rng(0).standard_normal((2048, 2)).astype(np.float32))
+    assert w.spec_in.data.max() > -100
+    w.info = None
+    w.open_file(str(demo_path))
+    qtbot.waitUntil(lambda: w.info is not None, timeout=10000)
+    assert w.spec_in.data.max() == -100 and w.spec_out.data.max() == -100
+    assert w.spec_in.getPlotItem().getAxis("left").isVisible()  # a frequency axis
+
+
+def test_selecting_an_effect_does_not_move_the_buttons_or_the_list(qtbot):
+    from PyQt6 import QtWidgets
+
+    from amssfx.gui.widgets import ChainEditor
+
+    ed = ChainEditor()
+    qtbot.addWidget(ed)
+    ed.resize(400, 600)
+    ed.show()
+    ed.add("gain")  # one parameter
+    ed.add("chorus")  # five parameters
+    buttons = [b for b in ed.findChildren(QtWidgets.QPushButton) if b.text() in ("Up", "Down", "Bypass", "Remove")]
+    before = [(b.mapTo(ed, b.rect().topLeft()), b.size()) for b in buttons] + [ed.list.geometry()]
+    for row in (0, 1, 0):
+        ed.list.setCurrentRow(row)
+        qtbot.wait(20)
+        after = [(b.mapTo(ed, b.rect().topLeft()), b.size()) for b in buttons] + [ed.list.geometry()]
+        assert after == before
