@@ -354,7 +354,7 @@ class WaveView(pg.PlotWidget):
     def __init__(self, title: str, parent=None):
         super().__init__(parent=parent, title=title)
         self.setMenuEnabled(False)
-        self.setMouseEnabled(False, False)
+        self.setMouseEnabled(True, False)  # the wheel zooms in time, a drag pans; amplitude stays fixed
         self.hideButtons()
         self.getPlotItem().hideAxis("left")
         self.curve_hi = self.plot(pen=pg.mkPen("#3a7bd5"))
@@ -362,6 +362,9 @@ class WaveView(pg.PlotWidget):
         self.playhead = pg.InfiniteLine(0, pen=pg.mkPen("#e04040", width=2))
         self.addItem(self.playhead)
         self.region = pg.LinearRegionItem([0, 0], movable=True)
+        for line in self.region.lines:  # edges wide enough to grab, highlighted under the mouse
+            line.setPen(pg.mkPen("#f0c040", width=3))
+            line.setHoverPen(pg.mkPen("#ffffff", width=5))
         self.region.setZValue(-10)
         self.region.hide()
         self.addItem(self.region)
@@ -372,7 +375,9 @@ class WaveView(pg.PlotWidget):
         self.curve_hi.setData(t, hi)
         self.curve_lo.setData(t, lo)
         if len(t):
-            self.setXRange(0, float(t[-1]), padding=0)
+            end = float(t[-1])
+            self.getPlotItem().vb.setLimits(xMin=0.0, xMax=max(end, 1e-3), minXRange=min(0.05, end))
+            self.setXRange(0, end, padding=0)
             self.setYRange(-1, 1)
 
     def _clicked(self, ev) -> None:

@@ -372,12 +372,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._push_to_player()
 
     def _loop_toggled(self, on: bool) -> None:
+        """The loop region is shown (and its edges can be dragged) whenever loop is ticked, playing
+        or not; the player takes it when it plays."""
+        self.wave_in.region.setVisible(on)
         if self.player is None or self.info is None:
             return
         a, b = self.wave_in.region.getRegion()
         sr = self.info.sample_rate
         loop = (int(a * sr), int(b * sr)) if on and b > a else None
-        self.wave_in.region.setVisible(on)
         self.player.update(loop=loop)
 
     # ---- transport ------------------------------------------------------------------------------

@@ -338,3 +338,18 @@ def test_selecting_an_effect_does_not_move_the_buttons_or_the_list(qtbot):
         qtbot.wait(20)
         after = [(b.mapTo(ed, b.rect().topLeft()), b.size()) for b in buttons] + [ed.list.geometry()]
         assert after == before
+
+
+def test_loop_region_shows_before_playing_and_waveforms_zoom_in_time(window, qtbot):
+    w = window
+    assert w.player is None
+    w.loop_box.setChecked(True)
+    assert w.wave_in.region.isVisible()
+    assert w.wave_in.region.lines[0].pen.width() >= 3  # an edge wide enough to grab
+    vb = w.wave_in.getPlotItem().vb
+    assert vb.state["mouseEnabled"] == [True, False]
+    vb.scaleBy((0.25, 1.0))
+    lo, hi = vb.viewRange()[0]
+    assert hi - lo < 0.5 * w.info.duration_seconds and lo >= 0  # zoomed in, never before the start
+    w.loop_box.setChecked(False)
+    assert not w.wave_in.region.isVisible()
