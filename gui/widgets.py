@@ -161,6 +161,7 @@ class LachGrid(QtWidgets.QGroupBox):
                 gain.setSingleStep(0.1)
                 gain.setValue(1.0)
                 gain.setToolTip("gain of this latent channel")
+                gain.setMaximumWidth(62)
                 v.addWidget(gain)
                 meter = QtWidgets.QProgressBar()
                 meter.setRange(0, 100)
@@ -260,7 +261,7 @@ class ChainEditor(QtWidgets.QGroupBox):
         self.params_area = QtWidgets.QScrollArea()
         self.params_area.setWidget(holder)
         self.params_area.setWidgetResizable(True)
-        self.params_area.setFixedHeight(170)
+        self.params_area.setFixedHeight(130)
         self.params_area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         lay.addWidget(self.params_area)
 
@@ -369,7 +370,7 @@ class WaveView(pg.PlotWidget):
         self.region.hide()
         self.addItem(self.region)
         self.scene().sigMouseClicked.connect(self._clicked)
-        self.setFixedHeight(110)
+        self.setMinimumHeight(64)  # grows with the window
 
     def set_envelope(self, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
         self.curve_hi.setData(t, hi)
@@ -404,9 +405,9 @@ class SpectrogramView(pg.PlotWidget):
         # A frequency axis in kHz (the audio played is at 44.1 kHz: bin k is k * 44100 / (2 * bins) Hz).
         hz_per_bin = 44100 / (2 * bins)
         left = self.getPlotItem().getAxis("left")
-        left.setTicks([[(k / hz_per_bin, f"{k // 1000}k") for k in (1000, 5000, 10000, 20000)]])
+        left.setTicks([[(k / hz_per_bin, f"{k // 1000}k") for k in (5000, 10000, 20000)]])
         left.setWidth(28)
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(64)
         self.clear_view()
 
     def clear_view(self) -> None:

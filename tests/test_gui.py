@@ -353,3 +353,15 @@ def test_loop_region_shows_before_playing_and_waveforms_zoom_in_time(window, qtb
     assert hi - lo < 0.5 * w.info.duration_seconds and lo >= 0  # zoomed in, never before the start
     w.loop_box.setChecked(False)
     assert not w.wave_in.region.isVisible()
+
+
+def test_the_window_fits_1024x640_and_the_grid_cells_stay_whole(window, qtbot):
+    w = window
+    w.resize(1024, 640)
+    w.show()
+    qtbot.wait(100)
+    assert w.width() <= 1024 and w.height() <= 640  # nothing forces a larger window
+    for (h, l), label in w.grid.labels.items():
+        assert label.width() >= label.sizeHint().width(), (h, l)  # the grid scrolls instead of squeezing
+        solo, mute, gain, meter = w.grid.cells[(h, l)]
+        assert gain.width() >= gain.minimumSizeHint().width()
