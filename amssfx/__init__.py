@@ -9,10 +9,13 @@ The public API is loaded on first use, so `import amssfx` (and `amssfx --help`) 
 from __future__ import annotations
 
 __version__ = "0.2.0"
-__all__ = ["Engine", "RenderParams", "Report", "solo", "parse_query", "ASSETS", "__version__"]
+__all__ = ["Engine", "RenderParams", "Report", "solo", "parse_query", "ASSETS", "Recipe", "render", "render_all",
+           "load_recipe", "__version__"]
 
 _LAZY = {"Engine": ("engine", "Engine"), "RenderParams": ("engine", "RenderParams"), "Report": ("engine", "Report"),
-         "solo": ("engine", "solo"), "parse_query": ("query", "parse"), "ASSETS": ("model_runtime", "ASSETS")}
+         "solo": ("engine", "solo"), "parse_query": ("query", "parse"), "ASSETS": ("model_runtime", "ASSETS"),
+         "Recipe": ("recipe", "Recipe"), "render": ("recipe", "render"), "render_all": ("recipe", "render_all"),
+         "load_recipe": ("recipe", "load")}
 
 
 def __getattr__(name: str):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -110,46 +109,28 @@ def _add_output_flags(p) -> None:
 
 
 def cmd_process(args) -> int:
-    from . import session as sess
-    from .effects import parse_fx
-    from .model_runtime import OnnxModel
+    from dataclasses import replace
 
-    s = sess.load(args.session) if args.session else None
-    inp = args.input or (s.input if s else None)
-    query = args.query if args.query is not None else (s.query if s else None)
-    out = args.output or (s.output if s else None)
-    if not inp or query is None or not out:
-        raise UsageError("process needs IN, --query and -o (or a --session that has them)")
-    model_path = args.model or (s.model_path if s else None)
-    args.model = model_path
-    engine = _engine(args)
-    from .hashing import file_sha256
-    sha = file_sha256(engine.model.path)
-    if s and s.model_sha256 and s.model_sha256 != sha:
-        raise sess.SessionError(f"the session was made with model sha256 {s.model_sha256[:12]}…, "
-                                f"but {engine.model.path} is {sha[:12]}…")
-    chain = [e for f in args.fx for e in parse_fx(f)] if args.fx else (s.chain if s else [])
-    base = s.mask if (s and s.mask is not None) else None
-    mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain, base)
-    params = engine.params(query, mask, s.direct_gain if s else 1.0)
+    from . import recipe as rc
+    from .effects import parse_fx
     from .query import caveat
 
-    if caveat(params.query):
-        print(f"amssfx: warning: {caveat(params.query)}", file=sys.stderr)
-    fmt = args.format_name or (s.output_format if s else None)
-    rep = engine.process_file(inp, out, params, chain, fmt, args.force,
-                              "repair" if args.repair_nonfinite else "error",
-                              progress=_Progress("processing", not args.quiet))
-    try:
-        sess.Session(str(Path(inp).resolve()), params.query.text, mask.tolist(), params.direct_gain, chain,
-                     str(Path(engine.model.path).resolve()), sha, str(Path(out).resolve()), fmt
-                     ).save(sess.sidecar_path(out))
-    except (OSError, KeyboardInterrupt) as e:  # an output never stands without its sidecar
-        Path(out).unlink(missing_ok=True)
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        raise AmssfxError(f"cannot write the sidecar {sess.sidecar_path(out)}: {e.strerror or e}; "
-                          f"the output was removed") from None
+    base = rc.load(args.session) if args.session else rc.Recipe("", "")
+    r = base.but(input=args.input, query=args.query, output=args.output, output_format=args.format_name,
+                 model_path=args.model)
+    if not r.input or (args.query is None and not base.query) or not r.output:
+        raise UsageError("process needs IN, --query and -o (or a --session that has them)")
+    if args.fx:
+        r = replace(r, chain=[e for f in args.fx for e in parse_fx(f)])
+    args.model = r.model_path
+    engine = _engine(args)
+    if args.solo or args.mute or args.gain:  # flags over the session's mask; its app controls no longer apply
+        r = replace(r, mask=build_mask(engine.mask_shape, args.solo, args.mute, args.gain, r.mask).tolist(), grid=None)
+    warning = caveat(r.params(engine).query)
+    if warning:
+        print(f"amssfx: warning: {warning}", file=sys.stderr)
+    rep = rc.render(r, engine, args.force, "repair" if args.repair_nonfinite else "error",
+                    progress=_Progress("processing", not args.quiet))
     _report(rep, args.quiet)
     return 0
 

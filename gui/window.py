@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,9 @@ from amssfx import session as sess
 from amssfx.audio_io import AudioReader
 from amssfx.engine import Engine
 from amssfx.errors import AmssfxError, Cancelled, DeviceError
-from amssfx.hashing import file_sha256
 from amssfx.player import Player, SoundDeviceOutput
-from amssfx.stems import DEFAULT_STEMS, StemJob, export_stems
+from amssfx import recipe as rc
+from amssfx.stems import DEFAULT_STEMS
 
 from .viewmodels import EditState, LachGridState, UndoStack
 from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
@@ -522,32 +521,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.export_engine is None:
             self.export_engine = Engine(self.engine.model.path)
         eng = self.export_engine
-        jobs = [StemJob(n, eng.params(q)) for n, q in DEFAULT_STEMS if n in stems]
-        if mix:
-            jobs.insert(0, StemJob("processed", eng.params(self.query.current_text(), self.grid.state.mask())))
-        chain = self.current_chain()
+        recipe = self.current_recipe()
         self._cancel.clear()
         self.progress_bar.show()
         self.cancel_button.show()
 
         def run():
             try:
-                plain = [j for j in jobs if j.name != "processed"]
-                fmt = format_name
-                if mix:
-                    ext = "flac" if fmt.startswith("flac") else "wav"
-                    out = Path(folder) / f"{self.path.stem}_processed.{ext}"
-                    Path(folder).mkdir(parents=True, exist_ok=True)
-                    eng.process_file(self.path, out, jobs[0].params, chain, fmt, force, NONFINITE,
-                                     progress=lambda d, t: self.bridge.progress.emit(d, t * (1 + len(plain))),
-                                     cancel=self._cancel)
-                    self._sidecar(out, jobs[0].params, chain, fmt)
-                offset = self.info.frames if mix else 0
-                total = self.info.frames * ((1 if mix else 0) + len(plain))
-                if plain:
-                    export_stems(eng, self.path, folder, plain, fmt, force,
-                                 progress=lambda d, t: self.bridge.progress.emit(offset + d, total),
-                                 cancel=self._cancel, nonfinite=NONFINITE)
+                rc.render_all(recipe, eng, folder, stems, mix, format_name, force, NONFINITE,
+                          progress=self.bridge.progress.emit, cancel=self._cancel)
                 self.bridge.finished.emit(f"exported to {folder}")
             except Cancelled:
                 self.bridge.finished.emit("export cancelled; no partial file was kept")
@@ -559,11 +541,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._job.start()
         return self._job
 
-    def _sidecar(self, out: Path, params, chain, fmt) -> None:
-        s = sess.Session(str(self.path.resolve()), params.query.text, params.mask_array().tolist(), params.direct_gain,
-                         chain, str(Path(self.engine.model.path).resolve()), file_sha256(self.engine.model.path),
-                         str(out.resolve()), fmt)
-        s.save(sess.sidecar_path(out))
+    def current_recipe(self) -> "rc.Recipe":
+        """What the app renders now, as a recipe (the same use cases as the CLI and the API)."""
+        return rc.Recipe(str(self.path), self.query.current_text(), self.grid.state.mask().tolist(), 1.0,
+                         self.current_chain(), str(self.engine.model.path), grid=self.grid.state.to_grid())
 
     def _progress(self, done: int, total: int) -> None:
         self.progress_bar.setMaximum(max(total, 1))
@@ -584,10 +565,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.path is None:
             self._error("open a file first")
             return
-        p = self.current_params()
-        sess.Session(str(self.path.resolve()), p.query.text, p.mask_array().tolist(), p.direct_gain,
-                     self.current_chain(), str(Path(self.engine.model.path).resolve()),
-                     file_sha256(self.engine.model.path), grid=self.grid.state.to_grid()).save(path)
+        rc.save(self.current_recipe(), self.engine, path)
         self.statusBar().showMessage(f"saved {path}", 5000)
 
     def load_session_dialog(self) -> None:
@@ -597,9 +575,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_session(self, path) -> bool:
         try:
-            s = sess.load(path)
-            if s.model_sha256 and s.model_sha256 != file_sha256(self.engine.model.path):
-                raise sess.SessionError("the session was made with another model; its result would differ")
+            s = rc.load(path)
+            rc.check_model(s, self.engine)
             grid = (LachGridState.from_grid(s.grid) if s.grid is not None
                     else LachGridState.from_mask(s.mask) if s.mask is not None
                     else LachGridState(*self.engine.mask_shape))
