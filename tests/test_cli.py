@@ -130,6 +130,7 @@ def test_flops_command():
     assert r.returncode == 0 and "GFLOP per second of audio" in r.stdout
 
 
+@pytest.mark.slow
 def test_bench_quick_runs_and_reports_every_figure():
     """The benchmark command works end to end (its figures are not asserted: it is not a timed test)."""
     r = run_cli("bench", "--quick", timeout=600)

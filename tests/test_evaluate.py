@@ -6,6 +6,8 @@ from amssfx.engine import Engine
 from amssfx.lab.evaluate import FAMILIES, evaluate_families, gain_interval, markdown
 from amssfx.tasks import global_dsp
 
+pytestmark = pytest.mark.lab
+
 
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):

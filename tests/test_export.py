@@ -8,6 +8,8 @@ from amssfx.lab.nn import checkpoint
 from amssfx.lab.nn.config import TINY
 from amssfx.query import encode
 
+pytestmark = pytest.mark.lab
+
 # Tolerance: float32 graph rewrites (fused BN/conv, reordered sums) differ from torch eager by
 # rounding only; 1e-4 relative to the output's peak is well above that and far below any real error.
 REL_TOL = 1e-4

@@ -11,6 +11,8 @@ from amssfx.gui.viewmodels import ChainState, EditState, LachGridState, QueryBui
 from amssfx.player import FakeOutput
 from amssfx.query import parse
 
+pytestmark = pytest.mark.gui
+
 
 def test_query_builder_state_to_text_to_parser():
     st = QueryBuilderState("hard pan", {"bass"}, side="left")

@@ -413,6 +413,7 @@ def test_no_shell_with_user_strings():
                 raise AssertionError(f"os.{node.attr} in {path}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_leaves_no_partial_file(tmp_path, tiny_model, signame):
     """Ctrl-C, SIGTERM (a logout, a service stop) and SIGHUP all stop an export cleanly."""

@@ -40,6 +40,7 @@ def test_readme_quick_start_is_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_make_run_headless_runs_the_cli_on_the_demo():
     import os
 

@@ -8,9 +8,12 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import sine
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 LOAD_SECONDS = float(os.environ.get("AMSSFX_LOAD_SECONDS", "180"))  # three minutes in CI
 from test_preview import jack  # noqa: E402,F401  (the JACK server fixture)

@@ -11,6 +11,8 @@ from amssfx.lab.nn.model import AMSSNet, solo_mask
 from amssfx.lab.nn.spec import stft
 from amssfx.query import encode
 
+pytestmark = pytest.mark.lab
+
 
 def tokens(text="mute vocals", batch=1):
     return torch.tensor([encode(text)] * batch)

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
 
 def _start_jack(exe: str, name: str, output=subprocess.DEVNULL) -> subprocess.Popen:
     """A JACK server of this name on the dummy driver (real-time pace, no sound card)."""

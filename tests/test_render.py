@@ -6,7 +6,9 @@ import pytest
 
 from amssfx.lab.data.arrange import arrange
 from amssfx.lab.data.render import (DEMO_SEED, SAMPLE_RATE, STEMS, render_bank, render_song, soundfont_path,
-                                song_seed)
+                                    song_seed)
+
+pytestmark = pytest.mark.lab
 
 
 def test_arrangement_is_deterministic_and_varied():
