@@ -25,6 +25,7 @@ NONFINITE_POLICIES = ("error", "repair")
 # Below this, a file holds no audible music (its Nyquist frequency is 500 Hz); every rate from it up is
 # processed and written back at its own rate.
 MIN_SAMPLE_RATE = 1000
+CORRUPT_POLICIES = ("stop", "skip")
 
 
 @dataclass
@@ -113,38 +114,90 @@ def _check_finite(block: np.ndarray, offset: int, policy: str, warnings: list[st
 class AudioReader:
     """Iterate a file in (channels, frames) float32 blocks; never loads the whole file."""
 
-    def __init__(self, path: str | os.PathLike, nonfinite: str = "error"):
+    def __init__(self, path: str | os.PathLike, nonfinite: str = "error", corrupt: str = "stop"):
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}")
+        if corrupt not in CORRUPT_POLICIES:
+            raise ValueError(f"corrupt must be one of {CORRUPT_POLICIES}")
         self.info = probe(path)
         self.nonfinite = nonfinite
+        self.corrupt = corrupt
 
     @property
     def warnings(self) -> list[str]:
         return self.info.warnings
 
     def blocks(self, block_frames: int = 65536, start: int = 0) -> Iterator[np.ndarray]:
+        """(channels, frames) blocks from `start`. A block that cannot be decoded (a corrupt frame
+        of a compressed file) stops the read with its real position, or with corrupt='skip' is
+        replaced by silence over the span that cannot be decoded, with a warning naming it: the
+        output keeps the input's length either way."""
         p = self.info.path
+        pos = start
+        f = None
         try:
-            with sf.SoundFile(str(p)) as f:
-                if start:
-                    f.seek(start)
-                pos = start
-                while True:
+            f = self._open(start)
+            while True:
+                try:
                     data = f.read(block_frames, dtype="float32", always_2d=True)
-                    if data.shape[0] == 0:
-                        break
-                    block = _check_finite(np.ascontiguousarray(data.T), pos, self.nonfinite, self.warnings, p)
-                    pos += data.shape[0]
-                    yield block
-        except (NonFiniteAudioError, GeneratorExit):
+                except (sf.LibsndfileError, RuntimeError) as e:
+                    f.close()  # a decoder that failed is not trusted again: every probe reopens the file
+                    bad, resume = self._locate(pos, block_frames)
+                    if self.corrupt == "stop":
+                        raise AudioReadError(
+                            f"{p}: cannot decode frames from {bad} ({bad / self.info.sample_rate:.2f} s): "
+                            f"{str(e).splitlines()[-1][:100]}; --on-corrupt skip processes the rest with "
+                            f"that span silent") from None
+                    self.warnings.append(f"{p}: frames {bad}-{resume} ({bad / self.info.sample_rate:.2f}-"
+                                         f"{resume / self.info.sample_rate:.2f} s) cannot be decoded; "
+                                         f"they are silent in the output")
+                    g = self._open(pos)
+                    good = g.read(bad - pos, dtype="float32", always_2d=True) if bad > pos else \
+                        np.zeros((0, self.info.channels), np.float32)
+                    g.close()
+                    data = np.concatenate([good, np.zeros((resume - bad, self.info.channels), np.float32)])
+                    f = self._open(resume)
+                if data.shape[0] == 0:
+                    break
+                block = _check_finite(np.ascontiguousarray(data.T), pos, self.nonfinite, self.warnings, p)
+                pos += data.shape[0]
+                yield block
+        except (NonFiniteAudioError, AudioReadError, GeneratorExit):
             raise
         except Exception as e:  # noqa: BLE001
             raise AudioReadError(f"{p}: read failed at frame {pos}: {str(e).splitlines()[-1][:160]}") from None
+        finally:
+            if f is not None:
+                f.close()
         if pos < self.info.frames:
             self.warnings.append(f"{p}: file is truncated: {self.info.frames} frames declared, "
                                  f"{pos} readable; processed those")
             self.info.frames = pos
+
+    def _open(self, at: int):
+        f = sf.SoundFile(str(self.info.path))
+        if at:
+            f.seek(min(at, self.info.frames))
+        return f
+
+    def _decodes(self, a: int, n: int) -> bool:
+        try:
+            with self._open(a) as f:
+                f.read(n, dtype="float32")
+            return True
+        except (sf.LibsndfileError, RuntimeError):
+            return False
+
+    def _locate(self, pos: int, block_frames: int, step: int = 4096) -> tuple[int, int]:
+        """(first frame that fails to decode, first frame from which decoding works again) in the
+        block at `pos`, to `step` frames; the end of the file if it never recovers."""
+        end = self.info.frames
+        bad = next((a for a in range(pos, min(pos + block_frames, end), step)
+                    if not self._decodes(a, min(step, end - a))), pos)
+        resume = bad + step
+        while resume < end and not self._decodes(resume, min(step, end - resume)):
+            resume += step
+        return bad, min(resume, end)
 
 
 def read(path: str | os.PathLike, nonfinite: str = "error") -> tuple[np.ndarray, int]:

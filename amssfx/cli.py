@@ -106,6 +106,9 @@ def _add_output_flags(p) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--repair-nonfinite", action="store_true",
                    help="replace NaN/Inf input samples with silence (with a warning) instead of stopping")
+    p.add_argument("--on-corrupt", choices=["stop", "skip"], default="stop",
+                   help="a block of a compressed file that cannot be decoded: stop with its position (default), "
+                        "or process the rest with that span silent and say which span it was")
 
 
 def cmd_process(args) -> int:
@@ -130,7 +133,7 @@ def cmd_process(args) -> int:
     if warning:
         print(f"amssfx: warning: {warning}", file=sys.stderr)
     rep = rc.render(r, engine, args.force, "repair" if args.repair_nonfinite else "error",
-                    progress=_Progress("processing", not args.quiet))
+                    progress=_Progress("processing", not args.quiet), corrupt=args.on_corrupt)
     _report(rep, args.quiet)
     return 0
 
@@ -155,7 +158,7 @@ def cmd_stems(args) -> int:
     fmt = args.format_name or "wav24"
     reports = export_stems(engine, args.input, args.output, jobs, fmt, args.force,
                            progress=_Progress("stems", not args.quiet),
-                           nonfinite="repair" if args.repair_nonfinite else "error")
+                           nonfinite="repair" if args.repair_nonfinite else "error", corrupt=args.on_corrupt)
     for r in reports:
         _report(r, args.quiet)
     return 0

@@ -212,10 +212,11 @@ class Engine:
     def process_file(self, in_path, out_path, params: RenderParams, chain=None, format_name: str | None = None,
                      force: bool = False, nonfinite: str = "error",
                      progress: Callable[[int, int], None] | None = None,
-                     cancel: threading.Event | None = None) -> Report:
-        """Stream a file through the engine into `out_path` (atomic, never over the input)."""
+                     cancel: threading.Event | None = None, corrupt: str = "stop") -> Report:
+        """Stream a file through the engine into `out_path` (atomic, never over the input).
+        corrupt: 'stop' at a block that cannot be decoded, or 'skip' it (silent, with a warning)."""
         t0 = time.perf_counter()
-        reader = AudioReader(in_path, nonfinite)
+        reader = AudioReader(in_path, nonfinite, corrupt)
         info = reader.info
         writer = AtomicWriter(out_path, info.sample_rate, info.channels, format_name, force, protect=(in_path,))
         stream = self.stream(info.sample_rate, info.channels, params, chain)

@@ -77,13 +77,14 @@ def engine_for(recipe: Recipe, threads: int | None = None) -> Engine:
 
 
 def render(recipe: Recipe, engine: Engine, force: bool = False, nonfinite: str = "error",
-           progress: Progress | None = None, cancel: threading.Event | None = None) -> Report:
+           progress: Progress | None = None, cancel: threading.Event | None = None, corrupt: str = "stop") -> Report:
     """Render the recipe into its output and write its sidecar: both appear, or neither does."""
     if not recipe.output:
         raise AmssfxError("the recipe has no output file")
     check_model(recipe, engine)
     rep = engine.process_file(recipe.input, recipe.output, recipe.params(engine), recipe.chain,
-                              recipe.output_format, force, nonfinite, progress=progress, cancel=cancel)
+                              recipe.output_format, force, nonfinite, progress=progress, cancel=cancel,
+                              corrupt=corrupt)
     sidecar = sess.sidecar_path(recipe.output)
     try:
         session_of(recipe, engine).save(sidecar)
@@ -97,7 +98,8 @@ def render(recipe: Recipe, engine: Engine, force: bool = False, nonfinite: str =
 
 def render_all(recipe: Recipe, engine: Engine, folder, stems=("vocals", "drums", "bass", "other"), mix: bool = True,
            format_name: str = "wav24", force: bool = False, nonfinite: str = "error",
-           progress: Progress | None = None, cancel: threading.Event | None = None) -> list[Report]:
+           progress: Progress | None = None, cancel: threading.Event | None = None,
+           corrupt: str = "stop") -> list[Report]:
     """The processed mix (`<input>_processed.<ext>` with its sidecar) and the named stems into `folder`,
     with one progress over all of them."""
     from .audio_io import OUTPUT_FORMATS, probe
@@ -115,12 +117,13 @@ def render_all(recipe: Recipe, engine: Engine, folder, stems=("vocals", "drums",
         Path(folder).mkdir(parents=True, exist_ok=True)
         out = Path(folder) / f"{sanitize(Path(recipe.input).stem)}_processed.{ext}"
         reports.append(render(recipe.but(output=str(out), output_format=format_name), engine, force, nonfinite,
-                              progress=(lambda d, _t: progress(d, total)) if progress else None, cancel=cancel))
+                              progress=(lambda d, _t: progress(d, total)) if progress else None, cancel=cancel,
+                              corrupt=corrupt))
     if jobs:
         offset = frames if mix else 0
         reports += export_stems(engine, recipe.input, folder, jobs, format_name, force,
                                 progress=(lambda d, _t: progress(offset + d, total)) if progress else None,
-                                cancel=cancel, nonfinite=nonfinite)
+                                cancel=cancel, nonfinite=nonfinite, corrupt=corrupt)
     return reports
 
 

@@ -44,7 +44,8 @@ def plan_stems(engine: Engine, queries: list[str] = (), solos: list[tuple[int, i
 
 def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_name: str = "wav24",
                  force: bool = False, progress: Callable[[int, int], None] | None = None,
-                 cancel: threading.Event | None = None, nonfinite: str = "error") -> list[Report]:
+                 cancel: threading.Event | None = None, nonfinite: str = "error",
+                 corrupt: str = "stop") -> list[Report]:
     """One file per job in `out_dir` (`<input stem>_<name>.<ext>`); each written atomically."""
     from .audio_io import OUTPUT_FORMATS, probe
 
@@ -67,7 +68,7 @@ def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_n
             if progress:
                 progress(k * info.frames + done, total)
         reports.append(engine.process_file(in_path, target, job.params, format_name=format_name, force=force,
-                                           progress=step, cancel=cancel, nonfinite=nonfinite))
+                                           progress=step, cancel=cancel, nonfinite=nonfinite, corrupt=corrupt))
     return reports
 
 

@@ -179,3 +179,24 @@ def test_a_model_whose_output_breaks_its_contract_gets_a_contract_error(tmp_path
         e = Engine(path)
         e.process_array((0.1 * np.random.default_rng(0).standard_normal((2, 44100))).astype(np.float32), 44100,
                         e.params("mute vocals"))
+
+
+def test_a_corrupt_block_is_reported_where_it_is_and_can_be_skipped(tmp_path, tiny_model):
+    from conftest import run_cli
+    import soundfile as sf
+
+    src = tmp_path / "c.flac"
+    x = (0.2 * np.random.default_rng(0).standard_normal((44100 * 10, 2))).astype(np.float32)
+    sf.write(str(src), x, 44100, subtype="PCM_16")
+    b = bytearray(src.read_bytes())
+    b[len(b) // 2:len(b) // 2 + 4000] = bytes(4000)  # a run of frames in the middle destroyed
+    src.write_bytes(bytes(b))
+    out = tmp_path / "o.wav"
+    r = run_cli("process", src, "-q", "mute vocals", "-o", out, "--model", tiny_model[1], "--quiet")
+    assert r.returncode == 1 and "cannot decode frames from" in r.stderr and not out.exists()
+    at = float(r.stderr.split("(")[1].split(" s)")[0])
+    assert 3.0 < at < 7.0  # where the damage is, not frame 0
+    r = run_cli("process", src, "-q", "mute vocals", "-o", out, "--model", tiny_model[1], "--quiet",
+                "--on-corrupt", "skip")
+    assert r.returncode == 0 and "cannot be decoded; they are silent" in r.stderr, r.stderr
+    assert sf.info(str(out)).frames == 441000  # the length is kept
