@@ -131,7 +131,7 @@ def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed:
     out = []
     for i in range(h):
         for j in range(l):
-            k = int(np.argmax(np.abs(corr[i, j])))
+            k = int(np.argmax(corr[i, j]))  # the stem it carries: the most positive correlation
             out.append({"head": i, "lach": j, "energy_share": float(share[i, j]), "stem": STEM_NAMES[k],
                         "correlation": float(corr[i, j, k]), "band": BANDS[int(np.argmax(band[i, j]))][0]})
     return out
