@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from .errors import AmssfxError, EffectChainError, MaskError, QueryError
+from .errors import AmssfxError, EffectChainError, MaskError, QueryError, UsageValueError
 
-USAGE_ERRORS = (QueryError, MaskError, EffectChainError)
+USAGE_ERRORS = (QueryError, MaskError, EffectChainError, UsageValueError)
 DEFAULT_LACH_QUERY = "separate vocals, drums, bass"
 
 

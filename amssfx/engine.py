@@ -16,6 +16,7 @@ from .audio_io import AtomicWriter, AudioReader
 from .chunking import OverlapAdd
 from .effects import EffectChain, validate_chain
 from .errors import Cancelled, MaskError, QueryError
+from .errors import UsageValueError
 from .model_runtime import DEFAULT_MODEL, OnnxModel
 from .query import Query, parse
 from .resample import StreamResampler
@@ -167,6 +168,9 @@ class Stream:
         self._pending = [np.zeros((len(idx), 0), np.float32) for idx, _ in self.groups]
 
 
+MAX_THREADS = 256
+
+
 class Engine:
     """Loads one model and renders audio with it; safe to share between threads for reads.
 
@@ -177,6 +181,9 @@ class Engine:
 
     def __init__(self, model: OnnxModel | str | Path | None = None, threads: int | None = None,
                  preview: bool = False):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= MAX_THREADS):
+            raise UsageValueError(f"threads must be a whole number from 1 to {MAX_THREADS}, got {threads!r}")
         workers = 1 if preview else (threads or os.cpu_count() or 1)
         if isinstance(model, OnnxModel):
             self.model = model

@@ -43,3 +43,7 @@ class DeviceError(AmssfxError):
 
 class Cancelled(AmssfxError):
     """The operation was cancelled by the user; nothing partial was kept."""
+
+
+class UsageValueError(AmssfxError):
+    """A value given by the caller (a flag, an argument) outside its documented range."""

@@ -200,3 +200,15 @@ def test_a_corrupt_block_is_reported_where_it_is_and_can_be_skipped(tmp_path, ti
                 "--on-corrupt", "skip")
     assert r.returncode == 0 and "cannot be decoded; they are silent" in r.stderr, r.stderr
     assert sf.info(str(out)).frames == 441000  # the length is kept
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "100000"])
+def test_thread_counts_are_checked_at_the_edge(tmp_path, threads):
+    from conftest import run_cli, sine
+    import soundfile as sf
+
+    src = tmp_path / "in.wav"
+    sf.write(str(src), sine(300, 1.0).T, 44100)
+    r = run_cli("process", src, "-q", "mute vocals", "-o", tmp_path / "o.wav", "--threads", threads)
+    assert r.returncode == 2 and "threads must be a whole number from 1 to 256" in r.stderr
+    assert not (tmp_path / "o.wav").exists()
