@@ -92,3 +92,65 @@ def test_fuzz_session_bytes(tmp_path_factory, blob):
         session.load(p)
     except AmssfxError:
         pass
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) |
+                     st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+                     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children,
+                                                                                        max_size=5),
+                     max_leaves=20)
+
+
+@SETTINGS
+@given(t=st.sampled_from(["lowpass", "reverb", "delay", "chorus", "gain", "compressor", "vst3", "bogus", 3, None]),
+       params=st.dictionaries(st.sampled_from(["cutoff_frequency_hz", "room_size", "feedback", "gain_db", "bypass",
+                                               "ratio", "path", "parameters", "q", "x"]), _JSON, max_size=4))
+def test_fuzz_effect_specs(t, params):
+    """Any effect spec is either refused with an EffectChainError or valid and within its ranges."""
+    from amssfx.effects import BUILTIN, param_range, validate_effect
+    from amssfx.errors import EffectChainError
+
+    try:
+        spec = validate_effect({"type": t, **params})
+    except EffectChainError:
+        return
+    assert isinstance(spec["bypass"], bool)
+    if spec["type"] in BUILTIN:
+        for k, v in spec.items():
+            if k not in ("type", "bypass"):
+                lo, hi = param_range(spec["type"], k)
+                assert lo <= v <= hi
+
+
+@SETTINGS
+@given(doc=st.dictionaries(st.sampled_from(["schema", "version", "input", "query", "mask", "direct_gain", "chain",
+                                            "grid", "model_sha256", "output", "junk"]), _JSON, max_size=8),
+       valid_base=st.booleans())
+def test_fuzz_session_documents(doc, valid_base):
+    """Any decoded session document is either a valid session or a SessionError."""
+    from amssfx.errors import SessionError
+
+    base = {"schema": session.SCHEMA, "version": session.SCHEMA_VERSION, "input": "a.wav", "query": "mute vocals"}
+    d = {**base, **doc} if valid_base else doc
+    try:
+        s = session.from_dict(d)
+    except SessionError:
+        return
+    assert isinstance(s.query, str) and 0 <= s.direct_gain <= 16
+
+
+@SETTINGS
+@given(argv=st.lists(st.sampled_from(["process", "stems", "lach", "-q", "--query", "--solo", "--mute", "--gain",
+                                      "--fx", "--threads", "--format", "-o", "x.wav", "1:1", "0:0=2", "nan",
+                                      "mute vocals", "reverb:room_size=2", "--on-corrupt", "skip", "--head",
+                                      "-1", "", "--bogus"]), max_size=8))
+def test_fuzz_cli_arguments(argv):
+    """The parser either parses or raises its one-line usage error; never anything else."""
+    from amssfx.cli import UsageError, build_parser
+
+    try:
+        build_parser().parse_args(argv)
+    except UsageError:
+        pass
+    except SystemExit as e:  # --help / --version only
+        assert e.code == 0
