@@ -160,6 +160,7 @@ def markdown(res: dict) -> str:
             (f"real-time factor, engine on a file (overlap {OVERLAP_FRACTION * 100:g} %, parallel chunks)",
              "rtf_engine_file", "{:.4f}"),
             ("real-time factor, `amssfx process` on 5 min, start-up included", "rtf_cli_5min", "{:.4f}"),
+            ("start-up: `amssfx process` on 1 s of audio, wall time (s)", "startup_seconds", "{:.2f}"),
             ("peak RSS, 5-minute input (MB)", "peak_rss_mb_5min", "{}"),
             ("peak RSS, 30-minute input (MB)", "peak_rss_mb_30min", "{}"),
             ("RSS growth from 5 to 30 minutes (MB)", "rss_growth_mb", "{}"),
@@ -213,6 +214,10 @@ def run_bench(args) -> dict:
         res[f"peak_rss_mb_{short:g}min"] = rss_a
         res[f"peak_rss_mb_{long_:g}min"] = rss_b
         res["rss_growth_mb"] = rss_b - rss_a
+        # Start-up: a fresh `amssfx process` on one second of audio is almost all start-up
+        # (interpreter, imports, model load and warm-up) plus one processed block.
+        c = _make_input(d / "c.wav", 1 / 60)
+        res["startup_seconds"], _ = _cli_run(c, d / "c_out.wav", model)
     res.update({f"preview_{k}": v for k, v in _preview(model, 6.0 if quick else 30.0).items()})
     for k, v in res.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
