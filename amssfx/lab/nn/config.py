@@ -110,7 +110,7 @@ WIDER_MASK = replace(SMALL_MASK, name="wider_mask", level_channels=(8, 16, 24, 3
 # The default and bundled configuration: made from the trained `wider_mask` checkpoint by
 # `amssfx train --widen` and trained on (training/wider44_mask); at 32.7k examples it already gained
 # more over identity than `wider_mask` in every family on the held-out FluidR3 songs. How it was
-# trained on since, and what each bundled step measured, is in the README's training table.
+# trained on since, and what each bundled step measured, is in training/HISTORY.md.
 WIDER44_MASK = replace(SMALL_MASK, name="wider44_mask", level_channels=(8, 16, 24, 44))
 
 # The bundled configuration: what a new run trains, and `training/<name>` is the run `amssfx train`
