@@ -15,8 +15,7 @@ import numpy as np
 from .audio_io import AtomicWriter, AudioReader
 from .chunking import OverlapAdd
 from .effects import EffectChain, validate_chain
-from .errors import Cancelled, MaskError, QueryError
-from .errors import UsageValueError
+from .errors import Cancelled, QueryError, UsageValueError
 from .model_runtime import DEFAULT_MODEL, OnnxModel
 from .query import Query, parse
 from .resample import StreamResampler

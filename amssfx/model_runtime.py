@@ -9,7 +9,7 @@ import numpy as np
 from . import stft as _stft
 from .contract import (INPUT_DIRECT, INPUT_MASK, INPUT_SPEC, INPUT_TOKENS, META_KEY, OUTPUT_ENERGY,
                        OUTPUT_SPEC, Contract)
-from .errors import MaskError, ModelContractError
+from .errors import ModelContractError
 from .query import Query, encode
 
 SUBNORMAL_GUARD = 1e-30

@@ -102,8 +102,8 @@ def render_all(recipe: Recipe, engine: Engine, folder, stems=("vocals", "drums",
            corrupt: str = "stop") -> list[Report]:
     """The processed mix (`<input>_processed.<ext>` with its sidecar) and the named stems into `folder`,
     with one progress over all of them."""
-    from .audio_io import OUTPUT_FORMATS, probe
-    from .stems import DEFAULT_STEMS, StemJob, export_stems, sanitize
+    from .audio_io import probe
+    from .stems import DEFAULT_STEMS, StemJob, export_stems, stem_path
 
     unknown = set(stems) - {n for n, _ in DEFAULT_STEMS}
     if unknown:
@@ -113,9 +113,8 @@ def render_all(recipe: Recipe, engine: Engine, folder, stems=("vocals", "drums",
     total = frames * (int(mix) + len(jobs))
     reports = []
     if mix:
-        ext = OUTPUT_FORMATS[format_name][0].lower() if format_name in OUTPUT_FORMATS else "wav"
         Path(folder).mkdir(parents=True, exist_ok=True)
-        out = Path(folder) / f"{sanitize(Path(recipe.input).stem)}_processed.{ext}"
+        out = stem_path(recipe.input, folder, "processed", format_name)
         reports.append(render(recipe.but(output=str(out), output_format=format_name), engine, force, nonfinite,
                               progress=(lambda d, _t: progress(d, total)) if progress else None, cancel=cancel,
                               corrupt=corrupt))

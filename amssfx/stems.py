@@ -42,21 +42,27 @@ def plan_stems(engine: Engine, queries: list[str] = (), solos: list[tuple[int, i
     return jobs
 
 
+def stem_path(in_path, out_dir, name: str, format_name: str) -> Path:
+    """Where the `name` file of an export of `in_path` goes: `<out_dir>/<input stem>_<name>.<ext>`."""
+    from .audio_io import OUTPUT_FORMATS
+
+    ext = OUTPUT_FORMATS[format_name][0].lower() if format_name in OUTPUT_FORMATS else "wav"
+    return Path(out_dir) / f"{sanitize(Path(in_path).stem)}_{name}.{ext}"
+
+
 def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_name: str = "wav24",
                  force: bool = False, progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, nonfinite: str = "error",
                  corrupt: str = "stop") -> list[Report]:
     """One file per job in `out_dir` (`<input stem>_<name>.<ext>`); each written atomically."""
-    from .audio_io import OUTPUT_FORMATS, probe
+    from .audio_io import probe
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AudioWriteError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     info = probe(in_path)
-    ext = OUTPUT_FORMATS[format_name][0].lower() if format_name in OUTPUT_FORMATS else "wav"
-    base = sanitize(Path(in_path).stem)
-    targets = [out_dir / f"{base}_{j.name}.{ext}" for j in jobs]
+    targets = [stem_path(in_path, out_dir, j.name, format_name) for j in jobs]
     if not force:
         existing = [t for t in targets if t.exists()]
         if existing:
@@ -72,4 +78,4 @@ def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_n
     return reports
 
 
-__all__ = ["DEFAULT_STEMS", "sanitize", "plan_stems", "export_stems", "StemJob"]
+__all__ = ["DEFAULT_STEMS", "sanitize", "stem_path", "plan_stems", "export_stems", "StemJob"]

@@ -57,7 +57,7 @@ class QueryBuilder(QtWidgets.QGroupBox):
             b.toggled.connect(self._from_builder)
         self.text.textEdited.connect(self._from_text)
         self._sync_enabled()
-        self._show(True, f"ok: {self.state.text()}")
+        self._show(*validate_text(self.state.text()))
 
     def _sync_enabled(self) -> None:
         fam = self.family.currentText()
@@ -65,12 +65,8 @@ class QueryBuilder(QtWidgets.QGroupBox):
         self.side.setEnabled(QueryBuilderState.uses_side(fam))
 
     def _show(self, ok: bool, msg: str) -> None:
-        """Green for a query the model does, orange for one it understands but has not learned, red
-        for one that does not parse."""
-        if ok and msg.startswith("ok: "):
-            from amssfx.query import caveat, parse
-
-            msg = caveat(parse(msg[4:])) or msg
+        """Green for a query the model does, orange for one it understands but has not learned
+        (validate_text's message then is not "ok: ..."), red for one that does not parse."""
         warn = ok and not msg.startswith("ok: ")
         self.message.setText(msg)
         self.message.setStyleSheet("color: #b06000" if warn else "color: #2a7a2a" if ok else "color: #b02020")
@@ -87,7 +83,7 @@ class QueryBuilder(QtWidgets.QGroupBox):
             self._show(False, str(e))
             return
         self.text.setText(text)
-        self._show(True, f"ok: {text}")
+        self._show(*validate_text(text))
         self.query_changed.emit(text)
 
     def _from_text(self, text: str):
@@ -112,7 +108,7 @@ class QueryBuilder(QtWidgets.QGroupBox):
         self._sync_enabled()
         if self.text.text() != text and not self.text.hasFocus():
             self.text.setText(q.text)
-        self._show(True, f"ok: {q.text}")
+        self._show(*validate_text(q.text))
         if emit:
             self.query_changed.emit(q.text)
 
