@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_RUN := libportaudio2 libsndfile1 libxkbcommon-x11-0 libegl1 libgl1 libxcb-cursor0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-shape0 libdbus-1-3 libfontconfig1
-APT_TEST := $(APT_RUN) fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng jackd2 xvfb xauth
+APT_TEST := $(APT_RUN) ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng jackd2 xvfb xauth
 # Recorded material of the training renderer (amssfx/data/sources.py lists what is used and its licence);
 # only training needs it: `make lab`.
 APT_LAB := $(APT_TEST) hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data csound-soundfont
@@ -45,7 +45,7 @@ $(VENV)/.venv-test-stamp: $(VENV)/.system-test-stamp setup.cfg pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@# torch first, pinned: the local CPU build; nothing else may pull another torch.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[gui,train,export,test]'
+	$(PIP) install -q -e '.[gui,train,export,batch,test]'
 	@! $(PIP) list 2>/dev/null | grep -qi '^nvidia-' || (echo "a CUDA package was installed" && exit 1)
 	@touch $@
 

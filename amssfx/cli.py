@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -100,9 +101,17 @@ def _add_model_flags(p) -> None:
     p.add_argument("--threads", type=int, help="chunks processed in parallel, one core each (default: all cores)")
 
 
-def _add_output_flags(p) -> None:
-    p.add_argument("--format", dest="format_name", choices=["wav16", "wav24", "wav32f", "flac16", "flac24"],
-                   help="output format (default: wav32f for .wav, flac24 for .flac)")
+AUDIO_FORMATS = ["wav16", "wav24", "wav32f", "flac16", "flac24"]
+
+
+def _add_output_flags(p, stem_file: bool = False) -> None:
+    if stem_file:
+        p.add_argument("--format", dest="format_name", choices=AUDIO_FORMATS + ["stem.mp4"],
+                       help="stem files' format (default: wav24); stem.mp4 writes one Native Instruments Stems "
+                            "file (the mix, drums, bass, other, vocals as AAC) for Traktor and Mixxx")
+    else:
+        p.add_argument("--format", dest="format_name", choices=AUDIO_FORMATS,
+                       help="output format (default: wav32f for .wav, flac24 for .flac)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--repair-nonfinite", action="store_true",
                    help="replace NaN/Inf input samples with silence (with a warning) instead of stopping")
@@ -154,6 +163,8 @@ def cmd_stems(args) -> int:
     from .stems import export_stems, plan_stems
 
     engine = _engine(args)
+    if args.format_name == "stem.mp4":
+        return _stem_file(args, engine)
     jobs = plan_stems(engine, args.query, [_hl(s) for s in args.solo], defaults=not args.no_defaults)
     fmt = args.format_name or "wav24"
     reports = export_stems(engine, args.input, args.output, jobs, fmt, args.force,
@@ -162,6 +173,130 @@ def cmd_stems(args) -> int:
     for r in reports:
         _report(r, args.quiet)
     return 0
+
+
+def _stem_file(args, engine) -> int:
+    from pathlib import Path
+
+    from . import recipe as rc
+    from .stems import sanitize
+
+    if args.query or args.solo or args.no_defaults:
+        raise UsageError("stems --format stem.mp4 holds the mix and its four stems; --query, --solo and "
+                         "--no-defaults do not apply")
+    out = Path(args.output)
+    if out.suffix.lower() != ".mp4":  # a folder: <folder>/<input name>.stem.mp4
+        out = out / f"{sanitize(Path(args.input).stem)}.stem.mp4"
+    t0 = time.perf_counter()
+    rc.render_stem_file(args.input, engine, out, args.force, "repair" if args.repair_nonfinite else "error",
+                        progress=_Progress("stems", not args.quiet), corrupt=args.on_corrupt)
+    if not args.quiet:
+        print(f"wrote {out} (mix, drums, bass, other, vocals) in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+class _BatchProgress:
+    """One line on stderr: files done of all, failures, throughput in audio minutes per minute, ETA."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
+        self.t0 = time.perf_counter()
+        self.counts = {"ok": 0, "skipped": 0, "failed": 0, "cancelled": 0}
+        self.audio = 0.0
+        self.work = 0.0
+
+    def __call__(self, r: dict) -> None:
+        self.counts[r["status"]] = self.counts.get(r["status"], 0) + 1
+        self.audio += r["audio_seconds"]
+        if not self.enabled:
+            return
+        done = sum(self.counts.values())
+        wall = time.perf_counter() - self.t0
+        rate = self.audio / max(wall, 1e-9)
+        left = self.total - done
+        eta = wall / max(done, 1) * left
+        line = (f"\rbatch {done}/{self.total} files  ok {self.counts['ok']}  skipped {self.counts['skipped']}  "
+                f"failed {self.counts['failed']}  {rate:.1f} audio min/min  ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        if r["status"] == "failed":
+            what = r["reason"] if r["input"] in r["reason"] else f"{r['input']}: {r['reason']}"
+            sys.stderr.write(f"\r{' ' * 100}\rfailed: {what}\n")
+        sys.stderr.write(line + ("\n" if done == self.total else ""))
+        sys.stderr.flush()
+
+
+def _batch_table(rows: list[dict]) -> str:
+    lines = [f"{'status':<9} {'seconds':>8}  file"]
+    for r in rows:
+        tail = f"  ({r['reason']})" if r["reason"] and r["status"] != "ok" else ""
+        lines.append(f"{r['status']:<9} {r['seconds']:>8.1f}  {r['name']}{tail}")
+    return "\n".join(lines)
+
+
+def cmd_batch(args) -> int:
+    from pathlib import Path
+
+    from . import batch as bt
+    from . import recipe as rc
+    from .effects import parse_fx
+    from .hashing import file_sha256
+
+    base = rc.load(args.session) if args.session else rc.Recipe("", "")
+    query = args.query if args.query is not None else (base.query or None)
+    kind = "stems" if args.stems else "process"
+    if kind == "process" and not query:
+        raise UsageError("batch needs --query or --session (or --stems for stems only)")
+    if args.format_name == "stem.mp4" and kind != "stems":
+        raise UsageError("--format stem.mp4 goes with --stems")
+    if args.format_name == "stem.mp4" and query:
+        raise UsageError("a .stem.mp4 holds the input mix and its four stems; --query does not apply")
+    args.model = args.model or base.model_path
+    engine = _engine(args)
+    if args.session:
+        rc.check_model(base, engine)
+    chain = [e for f in args.fx for e in parse_fx(f)] if args.fx else list(base.chain)
+    mask = base.mask
+    if args.solo or args.mute or args.gain:
+        mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain, mask).tolist()
+    if query:
+        engine.params(query, mask, base.direct_gain)  # a bad query or mask stops here, before any file
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be from 1 to 256, got {args.workers}")
+    fmt = args.format_name or (base.output_format if kind == "process" else None)
+    job = bt.Job(kind, query, str(Path(engine.model.path).resolve()), file_sha256(engine.model.path), mask,
+                 float(base.direct_gain), chain, fmt, args.force, "repair" if args.repair_nonfinite else "error",
+                 args.on_corrupt)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out}: exists and is not a folder")
+    items = bt.find_inputs(args.inputs, out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = _BatchProgress(len(items), not args.quiet)
+    results: list[dict] = []
+
+    def on_result(r):
+        results.append(r)
+        progress(r)
+
+    t0 = time.perf_counter()
+    import os
+
+    n = args.workers or min(os.cpu_count() or 1, len(items))
+    where = f"the Dask cluster at {args.cluster}" if args.cluster else f"{n} worker{'s' * (n > 1)} on this machine"
+    if not args.quiet:
+        print(f"{len(items)} files -> {out} on {where}", file=sys.stderr)
+    try:
+        if args.cluster:
+            bt.run_cluster(job, items, out, args.cluster, on_result)
+        else:
+            bt.run_local(job, items, out, args.workers, on_result)
+    finally:
+        summary = bt.write_summary(out, job, items, results, time.perf_counter() - t0)
+    rows = json.loads(summary.read_text())["files"]
+    if not args.quiet:
+        print(_batch_table(rows))
+    counts = json.loads(summary.read_text())["counts"]
+    print(f"{counts['ok']} done, {counts['skipped']} skipped, {counts['failed']} failed; summary: {summary}")
+    return 1 if counts["failed"] else 0
 
 
 def cmd_play(args) -> int:
@@ -228,14 +363,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stems", help="export vocals, drums, bass, other (+ queries and solos)")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("-o", "--output", required=True, help="output folder (or, with --format stem.mp4, a .stem.mp4 file)")
     s.add_argument("--query", action="append", default=[], help="an extra stem made by this query")
     s.add_argument("--solo", action="append", default=[], metavar="H:L", help="an extra latent-channel stem")
     s.add_argument("--no-defaults", action="store_true", help="only the --query and --solo stems")
     s.add_argument("--quiet", action="store_true")
     _add_model_flags(s)
-    _add_output_flags(s)
+    _add_output_flags(s, stem_file=True)
     s.set_defaults(fn=cmd_stems)
+
+    s = sub.add_parser("batch", help="one job over many files: process (--query/--session) or --stems")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (searched recursively) or globs")
+    s.add_argument("-o", "--output", required=True, help="output folder; it mirrors the inputs' folders")
+    s.add_argument("--query", "-q", help="process every file with this query")
+    s.add_argument("--session", help="apply this saved recipe (.amssfx.json) to every file; flags override it")
+    s.add_argument("--stems", action="store_true",
+                   help="export vocals, drums, bass and other per file (and the processed mix with --query)")
+    s.add_argument("--workers", type=int, help="files processed at once on this machine (default: one per core)")
+    s.add_argument("--cluster", metavar="ADDRESS",
+                   help="run on the workers of this Dask distributed scheduler, e.g. tcp://host:8786")
+    s.add_argument("--quiet", action="store_true")
+    _add_mask_flags(s)
+    s.add_argument("--model", help="ONNX model (default: the session's, or the bundled model)")
+    _add_output_flags(s, stem_file=True)
+    s.set_defaults(fn=cmd_batch)
 
     s = sub.add_parser("play", help="preview through the default audio device")
     s.add_argument("input")

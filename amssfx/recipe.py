@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import session as sess
 from .engine import Engine, RenderParams, Report
-from .errors import AmssfxError, SessionError
+from .errors import AmssfxError, AudioWriteError, Cancelled, SessionError
 from .hashing import file_sha256
 
 Progress = Callable[[int, int], None]
@@ -126,4 +126,47 @@ def render_all(recipe: Recipe, engine: Engine, folder, stems=("vocals", "drums",
     return reports
 
 
-__all__ = ["Recipe", "load", "save", "session_of", "check_model", "engine_for", "render", "render_all"]
+STEM_FILE_FORMAT = "stem.mp4"
+
+
+def render_stem_file(input_path, engine: Engine, out_path, force: bool = False, nonfinite: str = "error",
+                     progress: Progress | None = None, cancel: threading.Event | None = None,
+                     corrupt: str = "stop") -> Path:
+    """A Native Instruments Stems file (`.stem.mp4`): the input mix and its drums, bass, other and
+    vocals stems as AAC tracks (export/stem_mp4.py). The stems are rendered into a hidden folder beside
+    the output, removed on every way out."""
+    import shutil
+    import tempfile
+
+    from .audio_io import AtomicWriter, AudioReader, probe
+    from .export.stem_mp4 import NI_STEMS, check_rate, ffmpeg, write_stem_mp4
+    from .stems import DEFAULT_STEMS, StemJob, export_stems, stem_path
+
+    out_path = Path(out_path)
+    if out_path.exists() and not force:
+        raise AudioWriteError(f"{out_path}: exists; use --force to overwrite")
+    info = probe(input_path)
+    check_rate(info.sample_rate)
+    ffmpeg()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent))
+    try:
+        mix = work / "mix.wav"
+        reader = AudioReader(input_path, nonfinite, corrupt)
+        with AtomicWriter(mix, info.sample_rate, info.channels, "wav32f") as w:
+            for block in reader.blocks():
+                w.write(block)
+        queries = dict(DEFAULT_STEMS)
+        jobs = [StemJob(n, engine.params(queries[n])) for n, _, _ in NI_STEMS]
+        export_stems(engine, input_path, work, jobs, "wav32f", progress=progress, cancel=cancel,
+                     nonfinite=nonfinite, corrupt=corrupt)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled; no output was written")
+        files = {j.name: stem_path(input_path, work, j.name, "wav32f") for j in jobs}
+        return write_stem_mp4(mix, files, out_path, force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+__all__ = ["Recipe", "load", "save", "session_of", "check_model", "engine_for", "render", "render_all",
+           "render_stem_file", "STEM_FILE_FORMAT"]
