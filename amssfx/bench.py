@@ -112,6 +112,35 @@ def _preview(engine_path: Path, seconds: float) -> dict:
             "change_latency_ms_max": 1000 * float(np.max(lat)) if lat else None}
 
 
+def _batch(model: Path, files: int, seconds: float) -> dict:
+    """Throughput of `amssfx batch` on this machine (the embedded default: worker processes, pool start-up
+    included) in audio minutes per wall minute, with 1 worker and with one per core."""
+    from .batch import Job, find_inputs, run_local
+    from .hashing import file_sha256
+
+    res = {}
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        src = d / "in"
+        src.mkdir()
+        for k in range(files):
+            _make_input(src / f"song{k}.wav", seconds / 60)
+        items = find_inputs([str(src)], d / "out")
+        job = Job("process", "apply heavy lowpass to drums", str(model.resolve()), file_sha256(model), force=True)
+        for workers in sorted({1, os.cpu_count() or 1}):
+            out = d / f"out{workers}"
+            t0 = time.perf_counter()
+            results = run_local(job, items, out, workers)
+            wall = time.perf_counter() - t0
+            if any(r["status"] != "ok" for r in results):
+                raise RuntimeError(f"batch bench: {[r['reason'] for r in results if r['status'] != 'ok'][:1]}")
+            res[f"batch_audio_min_per_min_{workers}w"] = files * seconds / wall
+    n = os.cpu_count() or 1
+    if n > 1:
+        res["batch_scaling"] = res[f"batch_audio_min_per_min_{n}w"] / res["batch_audio_min_per_min_1w"]
+    return res
+
+
 GOALS = {  # the goals this machine is held to (two vCPUs)
     "gflop_per_audio_second": ("<=", 3.0),
     "onnxruntime_speedup_vs_torch": (">=", 2.0),
@@ -166,7 +195,11 @@ def markdown(res: dict) -> str:
             ("RSS growth from 5 to 30 minutes (MB)", "rss_growth_mb", "{}"),
             ("preview: underruns in 30 s, a mask change every 2 s", "preview_underruns", "{}"),
             ("preview: change heard after, median (ms)", "preview_change_latency_ms_median", "{:.0f}"),
-            ("preview: change heard after, max (ms)", "preview_change_latency_ms_max", "{:.0f}")]
+            ("preview: change heard after, max (ms)", "preview_change_latency_ms_max", "{:.0f}"),
+            ("batch: audio minutes per minute, 1 worker", "batch_audio_min_per_min_1w", "{:.1f}"),
+            (f"batch: audio minutes per minute, {os.cpu_count()} workers (the default)",
+             f"batch_audio_min_per_min_{os.cpu_count()}w", "{:.1f}"),
+            (f"batch: speed-up from 1 to {os.cpu_count()} workers", "batch_scaling", "{:.2f}x")]
     out = [f"Model `{res['model']}` ({res['config']}), measured {time.strftime('%Y-%m-%d')} on "
            f"{res.get('cpu', 'an unnamed CPU')}.", "",
            "| figure | value | goal |", "|---|---:|---|"]
@@ -186,6 +219,12 @@ def run_bench(args) -> dict:
     ckpt = Path(args.checkpoint) if args.checkpoint else model.with_suffix(".pt")
     quick = getattr(args, "quick", False)
     res: dict = {"model": model.name, "cpu": cpu_description()}
+    if getattr(args, "batch", False):  # the batch figures alone
+        res.update(_batch(model, 4 if quick else 8, 10.0 if quick else 60.0))
+        for k, v in res.items():
+            print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        print(json.dumps(res))
+        return res
     eng1 = Engine(model, threads=1)
     c = eng1.model.contract
     res["config"] = c.config_name
@@ -219,6 +258,7 @@ def run_bench(args) -> dict:
         c = _make_input(d / "c.wav", 1 / 60)
         res["startup_seconds"], _ = _cli_run(c, d / "c_out.wav", model)
     res.update({f"preview_{k}": v for k, v in _preview(model, 6.0 if quick else 30.0).items()})
+    res.update(_batch(model, 4 if quick else 8, 10.0 if quick else 60.0))
     for k, v in res.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     print(json.dumps(res))

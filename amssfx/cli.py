@@ -401,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="ONNX model (default: bundled)")
     s.add_argument("--checkpoint", help="torch checkpoint for the eager comparison (default: bundled)")
     s.add_argument("--quick", action="store_true", help="short inputs, for a smoke run")
+    s.add_argument("--batch", action="store_true", help="only the batch figures: throughput with 1 worker and "
+                                                          "one per core, and the speed-up between them")
     s.add_argument("--readme", metavar="FILE", help="also replace the bench section of this file (docs/performance.md)")
     s.set_defaults(fn=cmd_bench)
 

@@ -13,8 +13,9 @@ from amssfx.engine import Engine
 from amssfx.errors import AmssfxError, Cancelled, DeviceError
 from amssfx.player import Player, SoundDeviceOutput
 from amssfx import recipe as rc
-from amssfx.stems import DEFAULT_STEMS
+from amssfx.stems import sanitize
 
+from .export_dialogs import ExportDialog, FolderExportDialog
 from .viewmodels import EditState, LachGridState, UndoStack
 from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
 
@@ -55,47 +56,6 @@ def envelope(path, bins: int = ENVELOPE_BINS, cancel: threading.Event | None = N
     hi = np.concatenate(hi) if hi else np.zeros(1, np.float32)
     t = np.arange(len(lo)) * per / info.sample_rate
     return info, (t, lo, hi)
-
-
-class ExportDialog(QtWidgets.QDialog):
-    """Choose what to export (processed mix, stems, the current latent setting), format and folder."""
-
-    def __init__(self, parent, default_dir: str):
-        super().__init__(parent)
-        self.setWindowTitle("Export")
-        lay = QtWidgets.QFormLayout(self)
-        self.mix = QtWidgets.QCheckBox("processed mix (query, latent channels, effects)")
-        self.mix.setChecked(True)
-        self.stems = {n: QtWidgets.QCheckBox(n) for n, _ in DEFAULT_STEMS}
-        for b in self.stems.values():
-            b.setChecked(True)
-        self.format = QtWidgets.QComboBox()
-        self.format.addItems(["wav24", "wav16", "wav32f", "flac24", "flac16"])
-        self.folder = QtWidgets.QLineEdit(default_dir)
-        browse = QtWidgets.QPushButton("…")
-        browse.clicked.connect(self._browse)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.folder)
-        row.addWidget(browse)
-        self.force = QtWidgets.QCheckBox("overwrite existing files")
-        lay.addRow(self.mix)
-        stems = QtWidgets.QHBoxLayout()
-        for b in self.stems.values():
-            stems.addWidget(b)
-        lay.addRow("stems", stems)
-        lay.addRow("format", self.format)
-        lay.addRow("folder", row)
-        lay.addRow(self.force)
-        bb = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok |
-                                        QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        bb.accepted.connect(self.accept)
-        bb.rejected.connect(self.reject)
-        lay.addRow(bb)
-
-    def _browse(self):
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
-        if d:
-            self.folder.setText(d)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -216,6 +176,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = m.addMenu("Open &Recent")
         self._refresh_recent()
         self._action(m, "&Export…", "Ctrl+E", self.export_dialog)
+        self._action(m, "Export a &folder…", "Ctrl+Shift+E", self.folder_export_dialog)
         self._action(m, "&Save session…", "Ctrl+S", self.save_session_dialog)
         self._action(m, "&Load session…", "Ctrl+L", self.load_session_dialog)
         self._action(m, "&Quit", "Ctrl+Q", self.close)
@@ -528,8 +489,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def run():
             try:
-                rc.render_all(recipe, eng, folder, stems, mix, format_name, force, NONFINITE,
-                          progress=self.bridge.progress.emit, cancel=self._cancel)
+                if format_name == rc.STEM_FILE_FORMAT:
+                    out = Path(folder) / f"{sanitize(Path(recipe.input).stem)}.stem.mp4"
+                    rc.render_stem_file(recipe.input, eng, out, force, NONFINITE, progress=self.bridge.progress.emit,
+                                        cancel=self._cancel)
+                else:
+                    rc.render_all(recipe, eng, folder, stems, mix, format_name, force, NONFINITE,
+                                  progress=self.bridge.progress.emit, cancel=self._cancel)
                 self.bridge.finished.emit(f"exported to {folder}")
             except Cancelled:
                 self.bridge.finished.emit("export cancelled; no partial file was kept")
@@ -538,6 +504,70 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.bridge.finished.emit("export failed")
 
         self._job = threading.Thread(target=run, daemon=True, name="export")
+        self._job.start()
+        return self._job
+
+    def folder_export_dialog(self) -> None:
+        dlg = FolderExportDialog(self, str(self.path.parent if self.path else Path.home()),
+                                 str(self.export_base() / "batch"))
+        if dlg.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return
+        self.settings.setValue("export_base", str(Path(dlg.output.text()).parent))
+        self.export_folder(dlg.input.text(), dlg.output.text(), dlg.format.currentText(), dlg.mix.isChecked(),
+                           dlg.with_stems.isChecked(), dlg.force.isChecked())
+
+    def export_folder(self, in_folder, out_folder, format_name: str = "wav24", mix: bool = True,
+                      stems: bool = False, force: bool = False) -> threading.Thread | None:
+        """Every audio file under `in_folder` through the current query, latent channels and effects (and/or
+        into stems) with the batch use case (amssfx/batch.py): worker processes, progress in files, cancel,
+        resume, a summary in the output folder."""
+        from amssfx import batch as bt
+        from amssfx.hashing import file_sha256
+
+        if self._job is not None and self._job.is_alive():
+            self._error("an export is already running")
+            return None
+        stem_file = format_name == rc.STEM_FILE_FORMAT
+        if not (mix or stems or stem_file):
+            self._error("choose the processed mix, the stems, or both")
+            return None
+        r = self.current_recipe()
+        try:
+            items = bt.find_inputs([str(in_folder)], out_folder)
+        except AmssfxError as e:
+            self._error(str(e))
+            return None
+        model = str(Path(self.engine.model.path).resolve())
+        job = bt.Job("stems" if (stems or stem_file) else "process", None if stem_file or not mix else r.query,
+                     model, file_sha256(model), None if stem_file else r.mask, 1.0, [] if stem_file else r.chain,
+                     format_name, force, NONFINITE)
+        self._cancel.clear()
+        self.progress_bar.show()
+        self.cancel_button.show()
+        Path(out_folder).mkdir(parents=True, exist_ok=True)
+        results: list[dict] = []
+
+        def on_result(res):
+            results.append(res)
+            self.bridge.progress.emit(len(results), len(items))
+
+        def run():
+            import time
+
+            t0 = time.perf_counter()
+            try:
+                bt.run_local(job, items, out_folder, None, on_result, stop=self._cancel)
+            except KeyboardInterrupt:
+                pass
+            except AmssfxError as e:
+                self.bridge.failed.emit(str(e))
+            summary = bt.write_summary(out_folder, job, items, results, time.perf_counter() - t0)
+            n = {s: sum(x["status"] == s for x in results) for s in ("ok", "skipped", "failed")}
+            stopped = " (cancelled; unfinished files were not kept)" if self._cancel.is_set() else ""
+            self.bridge.finished.emit(f"folder export{stopped}: {n['ok']} done, {n['skipped']} already done, "
+                                      f"{n['failed']} failed; summary in {summary}")
+
+        self._job = threading.Thread(target=run, daemon=True, name="folder-export")
         self._job.start()
         return self._job
 

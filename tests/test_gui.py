@@ -367,3 +367,48 @@ def test_the_window_fits_1024x640_and_the_grid_cells_stay_whole(window, qtbot):
         assert label.width() >= label.sizeHint().width(), (h, l)  # the grid scrolls instead of squeezing
         solo, mute, gain, meter = w.grid.cells[(h, l)]
         assert gain.width() >= gain.minimumSizeHint().width()
+
+
+def test_export_dialog_offers_a_dj_stem_file(window, qtbot, tmp_path):
+    import shutil
+
+    from amssfx.gui.export_dialogs import ExportDialog
+
+    dlg = ExportDialog(window, str(tmp_path))
+    qtbot.addWidget(dlg)
+    dlg.format.setCurrentText("stem.mp4")
+    assert not dlg.mix.isEnabled() and not any(b.isEnabled() for b in dlg.stems.values())
+    dlg.format.setCurrentText("flac24")
+    assert dlg.mix.isEnabled()
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is installed by make test (APT_TEST)")
+    t = window.export(tmp_path / "dj", "stem.mp4")
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=120000)
+    assert [p.name for p in (tmp_path / "dj").iterdir()] == ["demo.stem.mp4"]
+    from amssfx.export.stem_mp4 import read_stem_metadata
+
+    assert len(read_stem_metadata(tmp_path / "dj" / "demo.stem.mp4")["stems"]) == 4
+
+
+def test_folder_export_with_progress_and_a_bad_file(window, qtbot, tmp_path, demo_path):
+    import json
+
+    import soundfile as sf
+
+    w = window
+    audio, sr = sf.read(demo_path, dtype="float32")
+    (tmp_path / "songs" / "sub").mkdir(parents=True)
+    sf.write(tmp_path / "songs" / "a.wav", audio[: sr * 2], sr)
+    sf.write(tmp_path / "songs" / "sub" / "b.flac", audio[sr: sr * 3], sr)
+    (tmp_path / "songs" / "sub" / "bad.wav").write_bytes(b"RIFFjunk" * 4)
+    w.query.set_text("mute drums", emit=True)
+    seen = []
+    w.bridge.progress.connect(lambda d, t: seen.append((d, t)))
+    t = w.export_folder(tmp_path / "songs", tmp_path / "out", "wav16", mix=True, stems=False)
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=120000)
+    qtbot.waitUntil(lambda: "folder export" in w.log[-1], timeout=5000)
+    assert "2 done" in w.log[-1] and "1 failed" in w.log[-1]
+    assert seen[-1] == (3, 3)
+    assert (tmp_path / "out" / "a.wav").exists() and (tmp_path / "out" / "sub" / "b.wav").exists()
+    summary = json.loads((tmp_path / "out" / "batch-summary.json").read_text())
+    assert summary["job"]["query"] == "mute drums" and summary["counts"]["failed"] == 1
