@@ -46,11 +46,12 @@ class Job:
     force: bool = False
     nonfinite: str = "error"
     corrupt: str = "stop"
+    mix: dict | None = None  # the stem mixer's touched stems (StemMix.to_dict)
 
     def spec(self) -> dict:
         """What a file's outputs depend on, besides the input and the model (compared on resume)."""
         return {"kind": self.kind, "query": self.query, "mask": self.mask, "direct_gain": self.direct_gain,
-                "chain": self.chain, "format": self.format_name}
+                "chain": self.chain, "format": self.format_name, "mix": self.mix}
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,10 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         engine = _engine(job)
         targets[0].parent.mkdir(parents=True, exist_ok=True)
         _clear_leftovers(targets)
+        from .mix import StemMix
+
         recipe = rc.Recipe(item.input, job.query or "", job.mask, job.direct_gain, list(job.chain), job.model_path,
-                           job.model_sha256)
+                           job.model_sha256, mix=StemMix.from_dict(job.mix) if job.mix else None)
         if job.kind == "process":
             rc.render(recipe.but(output=str(targets[0]), output_format=job.format_name or "wav32f"), engine,
                       force, job.nonfinite, cancel=cancel, corrupt=job.corrupt)

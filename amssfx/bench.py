@@ -151,13 +151,13 @@ GOALS = {  # the goals this machine is held to (two vCPUs)
 }
 
 
-def _engine_rtf(model: Path, seconds: float) -> float:
+def _engine_rtf(model: Path, seconds: float, mix=None) -> float:
     from .audio_io import read
 
     demo, sr = read(Path(__file__).parent / "assets" / "demo.flac")
     eng = Engine(model)  # as files run: parallel chunks, one core each
     x = np.concatenate([demo] * max(1, int(np.ceil(seconds / (demo.shape[1] / sr)))), 1)
-    p = eng.params("apply heavy lowpass to drums")
+    p = eng.params("apply heavy lowpass to drums", mix=mix)
     t0 = time.perf_counter()
     eng.process_array(x, sr, p)
     return (time.perf_counter() - t0) / (x.shape[1] / sr)
@@ -188,6 +188,10 @@ def markdown(res: dict) -> str:
             ("onnxruntime speed-up over torch eager", "onnxruntime_speedup_vs_torch", "{:.2f}x"),
             (f"real-time factor, engine on a file (overlap {OVERLAP_FRACTION * 100:g} %, parallel chunks)",
              "rtf_engine_file", "{:.4f}"),
+            ("real-time factor, engine on a file, stem mixer moving all four stems", "rtf_engine_file_mixer_4_stems",
+             "{:.4f}"),
+            ("cost of the stem mixer with four stems moved (times the query alone)", "mixer_4_stems_cost_ratio",
+             "{:.2f}x"),
             ("real-time factor, `amssfx process` on 5 min, start-up included", "rtf_cli_5min", "{:.4f}"),
             ("start-up: `amssfx process` on 1 s of audio, wall time (s)", "startup_seconds", "{:.2f}"),
             ("peak RSS, 5-minute input (MB)", "peak_rss_mb_5min", "{}"),
@@ -241,6 +245,12 @@ def run_bench(args) -> dict:
     res["rtf_torch_eager_1thread"] = rt
     res["onnxruntime_speedup_vs_torch"] = rt / res["rtf_onnxruntime_1thread"] if rt else None
     res["rtf_engine_file"] = _engine_rtf(model, 10.0 if quick else 60.0)
+    from .mix import StemMix
+
+    # The stem mixer with all four stems moved: four more model passes per chunk.
+    res["rtf_engine_file_mixer_4_stems"] = _engine_rtf(model, 10.0 if quick else 60.0,
+                                                       StemMix.parse("vocals=-3,drums=+3,bass=pan:-0.5,other=-6"))
+    res["mixer_4_stems_cost_ratio"] = res["rtf_engine_file_mixer_4_stems"] / res["rtf_engine_file"]
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         short, long_ = (0.25, 1.0) if quick else (5.0, 30.0)

@@ -42,6 +42,15 @@ def _gain(text: str) -> tuple[int, int, float]:
         raise UsageError(f"--gain {text!r}: gain must be a number") from None
 
 
+def _stem_mix(specs):
+    from .mix import StemMix
+
+    try:
+        return StemMix.parse(specs)
+    except UsageValueError as e:
+        raise UsageError(str(e) if str(e).startswith("--mix") else f"--mix: {e}") from None
+
+
 def build_mask(shape, solos=(), mutes=(), gains=(), base=None) -> np.ndarray:
     """The mask of --solo, --mute and --gain (over `base`, a session's mask): amssfx/mask.py."""
     from .mask import compose
@@ -92,6 +101,9 @@ def _add_mask_flags(p) -> None:
     p.add_argument("--solo", action="append", default=[], metavar="H:L", help="keep only these latent channels")
     p.add_argument("--mute", action="append", default=[], metavar="H:L", help="mute a latent channel")
     p.add_argument("--gain", action="append", default=[], metavar="H:L=G", help="set a latent channel's gain")
+    p.add_argument("--mix", action="append", default=[], metavar="STEM=DB,...",
+                   help="stem mixer over the result: gain in dB (-60 to +12, or -inf/mute) and pan (-1 to 1) of "
+                        "vocals, drums, bass, other, e.g. 'vocals=-6,drums=+3,bass=pan:-0.5'")
     p.add_argument("--fx", action="append", default=[], metavar="SPEC",
                    help="effect after the model: 'reverb:room_size=0.7', JSON, or a .json file")
 
@@ -134,6 +146,8 @@ def cmd_process(args) -> int:
         raise UsageError("process needs IN, --query and -o (or a --session that has them)")
     if args.fx:
         r = replace(r, chain=[e for f in args.fx for e in parse_fx(f)])
+    if args.mix:
+        r = replace(r, mix=_stem_mix(args.mix))
     args.model = r.model_path
     engine = _engine(args)
     if args.solo or args.mute or args.gain:  # flags over the session's mask; its app controls no longer apply
@@ -257,14 +271,17 @@ def cmd_batch(args) -> int:
     mask = base.mask
     if args.solo or args.mute or args.gain:
         mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain, mask).tolist()
+    mix = _stem_mix(args.mix) if args.mix else base.mix
+    if mix is not None and not query:
+        raise UsageError("the stem mixer (--mix) works over a query's result; give --query too")
     if query:
-        engine.params(query, mask, base.direct_gain)  # a bad query or mask stops here, before any file
+        engine.params(query, mask, base.direct_gain, mix)  # a bad query or mask stops here, before any file
     if args.workers is not None and not 1 <= args.workers <= 256:
         raise UsageError(f"--workers must be from 1 to 256, got {args.workers}")
     fmt = args.format_name or (base.output_format if kind == "process" else None)
     job = bt.Job(kind, query, str(Path(engine.model.path).resolve()), file_sha256(engine.model.path), mask,
                  float(base.direct_gain), chain, fmt, args.force, "repair" if args.repair_nonfinite else "error",
-                 args.on_corrupt)
+                 args.on_corrupt, mix.to_dict() if mix is not None and not mix.unity else None)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o {out}: exists and is not a folder")
@@ -306,7 +323,7 @@ def cmd_play(args) -> int:
     engine = _engine(args, preview=True)
     chain = [e for f in args.fx for e in parse_fx(f)]
     mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain)
-    params = engine.params(args.query, mask)
+    params = engine.params(args.query, mask, mix=_stem_mix(args.mix) if args.mix else None)
     stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device)
     for w in stats.warnings:
         print(f"warning: {w}", file=sys.stderr)

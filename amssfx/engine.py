@@ -16,6 +16,7 @@ from .audio_io import AtomicWriter, AudioReader
 from .chunking import OverlapAdd
 from .effects import EffectChain, validate_chain
 from .errors import Cancelled, QueryError, UsageValueError
+from .mix import STEM_QUERIES, StemMix
 from .model_runtime import DEFAULT_MODEL, OnnxModel
 from .query import Query, parse
 from .resample import StreamResampler
@@ -30,14 +31,17 @@ READ_BLOCK = 65536 * 4  # about 6 s: several chunks ready at once for the parall
 
 @dataclass(frozen=True)
 class RenderParams:
-    """What the model does: the query, the latent-channel gains, the direct path's weight."""
+    """What the model does: the query, the latent-channel gains, the direct path's weight, and the stem
+    mixer over the result (mix.py)."""
 
     query: Query
     mask: tuple[tuple[float, ...], ...]
     direct_gain: float = 1.0
+    mix: StemMix = StemMix()
 
     @classmethod
-    def make(cls, query: Query | str, mask_shape: tuple[int, int], mask=None, direct_gain: float = 1.0):
+    def make(cls, query: Query | str, mask_shape: tuple[int, int], mask=None, direct_gain: float = 1.0,
+             mix: StemMix | None = None):
         from .mask import check_gain, check_mask
 
         if isinstance(query, str):
@@ -47,10 +51,23 @@ class RenderParams:
         else:
             raise QueryError(f"a query must be text or a Query, got {type(query).__name__}")
         m = np.ones(mask_shape, np.float32) if mask is None else check_mask(mask, tuple(mask_shape))
-        return cls(q, tuple(tuple(float(v) for v in row) for row in m), check_gain(direct_gain, "direct_gain"))
+        if mix is not None and not isinstance(mix, StemMix):
+            raise UsageValueError(f"mix must be a StemMix, got {type(mix).__name__}")
+        return cls(q, tuple(tuple(float(v) for v in row) for row in m), check_gain(direct_gain, "direct_gain"),
+                   mix or StemMix())
 
     def mask_array(self) -> np.ndarray:
         return np.asarray(self.mask, np.float32)
+
+
+_STEM_QUERY_CACHE: dict[str, Query] = {}
+
+
+def stem_query(name: str) -> Query:
+    """The parsed query of one stem of the mixer (and of the stem export)."""
+    if name not in _STEM_QUERY_CACHE:
+        _STEM_QUERY_CACHE[name] = parse(STEM_QUERIES[name])
+    return _STEM_QUERY_CACHE[name]
 
 
 def overlap_samples(chunk_samples: int) -> int:
@@ -94,6 +111,9 @@ class _GroupStream:
         y, energy = self.model.run_chunk(audio, p.query, p.mask_array(), p.direct_gain)
         if energy is not None:
             self.energies.append((index, energy))
+        for name in p.mix.touched():  # the stem mixer: one pass per stem it changes
+            stem, _ = self.model.run_chunk(audio, stem_query(name), np.ones(self.model.mask_shape, np.float32))
+            y = y + getattr(p.mix, name).apply(stem) - stem
         return y
 
     def _to_stereo(self, x):
@@ -194,8 +214,8 @@ class Engine:
     def mask_shape(self) -> tuple[int, int]:
         return self.model.mask_shape
 
-    def params(self, query: Query | str, mask=None, direct_gain: float = 1.0) -> RenderParams:
-        return RenderParams.make(query, self.mask_shape, mask, direct_gain)
+    def params(self, query: Query | str, mask=None, direct_gain: float = 1.0, mix: StemMix | None = None) -> RenderParams:
+        return RenderParams.make(query, self.mask_shape, mask, direct_gain, mix)
 
     def stream(self, sample_rate: int, channels: int, params: RenderParams | Callable[[], RenderParams],
                chain=None) -> Stream:

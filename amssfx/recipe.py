@@ -15,6 +15,7 @@ from . import session as sess
 from .engine import Engine, RenderParams, Report
 from .errors import AmssfxError, AudioWriteError, Cancelled, SessionError
 from .hashing import file_sha256
+from .mix import StemMix
 
 Progress = Callable[[int, int], None]
 
@@ -33,20 +34,21 @@ class Recipe:
     output: str | None = None
     output_format: str | None = None
     grid: dict | None = None
+    mix: StemMix | None = None  # the stem mixer over the result (None: all stems at unity)
 
     def but(self, **changes) -> "Recipe":
         """A copy with some fields changed (None leaves a field as it is)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def params(self, engine: Engine) -> RenderParams:
-        return engine.params(self.query, self.mask, self.direct_gain)
+        return engine.params(self.query, self.mask, self.direct_gain, self.mix)
 
 
 def load(path) -> Recipe:
     """The recipe of a session file or sidecar (validated: sessions.py)."""
     s = sess.load(path)
     return Recipe(s.input, s.query, s.mask, s.direct_gain, list(s.chain), s.model_path, s.model_sha256,
-                  s.output, s.output_format, s.grid)
+                  s.output, s.output_format, s.grid, StemMix.from_dict(s.mix) if s.mix else None)
 
 
 def session_of(recipe: Recipe, engine: Engine, output: str | Path | None = None) -> sess.Session:
@@ -55,7 +57,8 @@ def session_of(recipe: Recipe, engine: Engine, output: str | Path | None = None)
     out = output if output is not None else recipe.output
     return sess.Session(str(Path(recipe.input).resolve()), recipe.query, mask, float(recipe.direct_gain),
                         list(recipe.chain), str(Path(engine.model.path).resolve()), file_sha256(engine.model.path),
-                        str(Path(out).resolve()) if out else None, recipe.output_format, recipe.grid)
+                        str(Path(out).resolve()) if out else None, recipe.output_format, recipe.grid,
+                        recipe.mix.to_dict() if recipe.mix and not recipe.mix.unity else None)
 
 
 def save(recipe: Recipe, engine: Engine, path) -> Path:

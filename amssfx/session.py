@@ -30,6 +30,8 @@ class Session:
     # The app's latent-channel controls ({"solo": [[h, l], ...], "mute": [[h, l], ...], "gain": rows}),
     # so a reloaded session shows a solo as a solo; `mask` stays what is rendered.
     grid: dict | None = None
+    # The stem mixer ({stem: {"gain_db": dB or null for -inf, "pan": -1..1}}, touched stems only): mix.py.
+    mix: dict | None = None
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
@@ -48,7 +50,8 @@ class Session:
 
 _FIELDS = {"input": str, "query": str, "mask": (list, type(None)), "direct_gain": (int, float),
            "chain": list, "model_path": (str, type(None)), "model_sha256": (str, type(None)),
-           "output": (str, type(None)), "output_format": (str, type(None)), "grid": (dict, type(None))}
+           "output": (str, type(None)), "output_format": (str, type(None)), "grid": (dict, type(None)),
+           "mix": (dict, type(None))}
 
 
 def _check_grid(grid: dict, mask) -> dict:
@@ -123,6 +126,14 @@ def from_dict(d) -> Session:
         raise SessionError(f"session chain: {e}") from None
     if body.get("grid") is not None:
         body["grid"] = _check_grid(body["grid"], body.get("mask"))
+    if body.get("mix") is not None:
+        from .errors import UsageValueError
+        from .mix import StemMix
+
+        try:
+            body["mix"] = StemMix.from_dict(body["mix"]).to_dict()
+        except UsageValueError as e:
+            raise SessionError(f"session mix: {e}") from None
     sha = body.get("model_sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         raise SessionError("session model_sha256 must be 64 lower-case hex digits")

@@ -9,10 +9,10 @@ from typing import Callable
 
 from .engine import Engine, RenderParams, Report, solo
 from .errors import AudioWriteError
+from .mix import STEM_QUERIES
 from .query import Query
 
-DEFAULT_STEMS = (("vocals", "separate vocals"), ("drums", "separate drums"), ("bass", "separate bass"),
-                 ("other", "mute vocals, drums, bass"))
+DEFAULT_STEMS = tuple(STEM_QUERIES.items())  # the stems the mixer rebalances (mix.py)
 
 
 def sanitize(name: str) -> str:

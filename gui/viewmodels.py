@@ -214,11 +214,12 @@ class ChainState:
 
 @dataclass(frozen=True)
 class EditState:
-    """One undoable state of the edit: query text, latent-channel grid, effect chain."""
+    """One undoable state of the edit: query text, latent-channel grid, effect chain, stem mixer."""
 
     query: str
     grid: tuple
     chain: str
+    mix: object = None  # amssfx.mix.StemMix (frozen, comparable)
 
 
 class UndoStack:

@@ -16,6 +16,7 @@ from amssfx import recipe as rc
 from amssfx.stems import sanitize
 
 from .export_dialogs import ExportDialog, FolderExportDialog
+from .mixer import StemMixer
 from .viewmodels import EditState, LachGridState, UndoStack
 from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
 
@@ -130,8 +131,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid_area.setWidgetResizable(True)
         self.grid_area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.grid.setMinimumSize(self.grid.minimumSizeHint())
-        body.addWidget(self.grid_area, 5)
-        body.addWidget(self.chain, 2)
+        body.addWidget(self.grid_area, 4)
+        self.mixer = StemMixer()
+        self.mixer.mix_changed.connect(lambda: self._edited(*self.mixer.last_change))
+        side = QtWidgets.QVBoxLayout()
+        side.addWidget(self.chain, 1)
+        side.addWidget(self.mixer)
+        body.addLayout(side, 3)
         root.addLayout(body)
         self.status_model = QtWidgets.QLabel(f"model: {self.engine.model.describe()}")
         self.status_underruns = QtWidgets.QLabel("underruns: 0")
@@ -288,7 +294,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- edits ----------------------------------------------------------------------------------
     def _edit_state(self) -> EditState:
-        return EditState(self.query.current_text(), self.grid.state.snapshot(), self.chain.state.snapshot())
+        return EditState(self.query.current_text(), self.grid.state.snapshot(), self.chain.state.snapshot(),
+                         self.mixer.mix)
 
     def _apply_state(self, st: EditState) -> None:
         self.query.set_text(st.query)
@@ -296,6 +303,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.sync()
         self.chain.state.restore(st.chain)
         self.chain.sync()
+        self.mixer.set_mix(st.mix)
         self._push_to_player()
 
     def _edited(self, label: str = "edit", key=None) -> None:
@@ -321,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._name_undo()
 
     def current_params(self):
-        return self.engine.params(self.query.current_text(), self.grid.state.mask())
+        return self.engine.params(self.query.current_text(), self.grid.state.mask(), mix=self.mixer.mix)
 
     def current_chain(self) -> list[dict]:
         return self.chain.state.spec()
@@ -540,7 +548,8 @@ class MainWindow(QtWidgets.QMainWindow):
         model = str(Path(self.engine.model.path).resolve())
         job = bt.Job("stems" if (stems or stem_file) else "process", None if stem_file or not mix else r.query,
                      model, file_sha256(model), None if stem_file else r.mask, 1.0, [] if stem_file else r.chain,
-                     format_name, force, NONFINITE)
+                     format_name, force, NONFINITE, "stop",
+                     r.mix.to_dict() if r.mix is not None and mix and not stem_file else None)
         self._cancel.clear()
         self.progress_bar.show()
         self.cancel_button.show()
@@ -574,7 +583,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_recipe(self) -> "rc.Recipe":
         """What the app renders now, as a recipe (the same use cases as the CLI and the API)."""
         return rc.Recipe(str(self.path), self.query.current_text(), self.grid.state.mask().tolist(), 1.0,
-                         self.current_chain(), str(self.engine.model.path), grid=self.grid.state.to_grid())
+                         self.current_chain(), str(self.engine.model.path), grid=self.grid.state.to_grid(),
+                         mix=None if self.mixer.mix.unity else self.mixer.mix)
 
     def _progress(self, done: int, total: int) -> None:
         self.progress_bar.setMaximum(max(total, 1))
@@ -621,6 +631,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.sync()
         self.chain.state.effects = list(s.chain)
         self.chain.sync()
+        self.mixer.set_mix(s.mix)
         self._edited("load session")
         if self.path is None or Path(s.input).resolve() != self.path.resolve():
             self.open_file(s.input)

@@ -139,5 +139,5 @@ def test_bench_quick_runs_and_reports_every_figure():
     for key in ("gflop_per_audio_second", "rtf_onnxruntime_1thread", "rtf_torch_eager_1thread",
                 "onnxruntime_speedup_vs_torch", "rtf_engine_file", "rtf_cli_0.25min", "rss_growth_mb",
                 "preview_underruns", "preview_change_latency_ms_median", "startup_seconds", "cpu",
-                "batch_audio_min_per_min_1w", f"batch_audio_min_per_min_{os.cpu_count()}w"):
+                "batch_audio_min_per_min_1w", "mixer_4_stems_cost_ratio", f"batch_audio_min_per_min_{os.cpu_count()}w"):
         assert res[key] is not None, key

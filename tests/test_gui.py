@@ -412,3 +412,32 @@ def test_folder_export_with_progress_and_a_bad_file(window, qtbot, tmp_path, dem
     assert (tmp_path / "out" / "a.wav").exists() and (tmp_path / "out" / "sub" / "b.wav").exists()
     summary = json.loads((tmp_path / "out" / "batch-summary.json").read_text())
     assert summary["job"]["query"] == "mute drums" and summary["counts"]["failed"] == 1
+
+
+def test_stem_mixer_is_live_undoable_and_saved(window, qtbot, tmp_path):
+    import math
+
+    w = window
+    w.play()
+    qtbot.waitUntil(lambda: w.player is not None, timeout=3000)
+    gain, value, pan, pan_label, mute = w.mixer.rows["drums"]
+    gain.setValue(-12)  # slider steps of 0.5 dB
+    gain.setValue(-13)
+    assert w.player.snapshot.params.mix.drums.gain_db == -6.5  # the player has it while playing
+    assert value.text() == "-6.5 dB"
+    assert w.undo_action.text() == "&Undo drums gain"
+    pan.setValue(-40)
+    assert pan_label.text() == "L40" and w.player.snapshot.params.mix.drums.pan == -0.4
+    w.mixer.rows["vocals"][4].setChecked(True)
+    assert w.player.snapshot.params.mix.vocals.gain_db == -math.inf
+    w.undo_edit()  # unmute vocals
+    w.undo_edit()  # drums pan
+    assert w.player.snapshot.params.mix.drums.pan == 0 and w.player.snapshot.params.mix.vocals.gain_db == 0
+    assert w.mixer.rows["drums"][2].value() == 0
+    w.redo_edit()
+    w.pause()
+    w.save_session(tmp_path / "m.json")
+    w.mixer.reset_stem("drums")
+    assert w.load_session(tmp_path / "m.json")
+    assert w.mixer.mix.drums.gain_db == -6.5 and w.mixer.mix.drums.pan == -0.4
+    assert w.mixer.rows["drums"][1].text() == "-6.5 dB"
