@@ -304,7 +304,10 @@ class Player:
         self.info = self.reader.info
         self.device = device if device is not None else SoundDeviceOutput(self.info.sample_rate)
         self.out_rate, self.out_ch = self.device.sample_rate, self.device.channels
-        self.ring = RingBuffer(self.out_ch, int(ahead_seconds * self.out_rate) + 8 * block_frames)
+        # The model hands out a whole chunk step at once (about 1.3 s), on top of up to `ahead` queued:
+        # the ring holds both, so a write never reaches audio that has not been played yet.
+        chunk_out = int(np.ceil(engine.model.contract.chunk_samples * self.out_rate / 44100))
+        self.ring = RingBuffer(self.out_ch, int(ahead_seconds * self.out_rate) + 2 * chunk_out + 8 * block_frames)
         self.original = RingBuffer(self.out_ch, self.ring.capacity)  # the input, aligned with `ring` (for views)
         self.ahead = int(ahead_seconds * self.out_rate)
         self.margin = int(margin_seconds * self.out_rate)
@@ -313,6 +316,10 @@ class Player:
         self._snapshot = Snapshot(params, tuple(chain or ()))
         self._generation = 0
         self._seek_to: int | None = int(np.clip(start_frame, 0, self.info.frames - 1))
+        # A seek while playing is heard once the new position is rendered (the audio queued before it
+        # plays on meanwhile, so there is no gap); until then the playhead shows where it is going.
+        self._seek_shown: int | None = None
+        self._seek_switch: int | None = None  # ring position where the sought audio starts
         self._primed = False  # no underrun is counted before the first audio arrives
         self.meters: deque = deque(maxlen=256)  # (source frame, (heads, lach) latent power)
         self._stop = threading.Event()
@@ -341,12 +348,21 @@ class Player:
         self._generation += 1
 
     def seek(self, source_frame: int) -> None:
-        self._seek_to = int(np.clip(source_frame, 0, self.info.frames - 1))
+        target = int(np.clip(source_frame, 0, self.info.frames - 1))
+        self._seek_switch = None
+        self._seek_shown = target
+        self._seek_to = target
         self._generation += 1
 
     def position_frames(self) -> int:
-        """Source frame now being heard: the ring's read position less what the device still holds."""
+        """Source frame now being heard: the ring's read position less what the device still holds.
+        After a seek, the sought frame until its audio is heard (the playhead never runs back)."""
         rp = self.ring.read_pos - self._device_queued()
+        shown, switch = self._seek_shown, self._seek_switch
+        if shown is not None:
+            if switch is None or rp <= switch:
+                return shown
+            self._seek_shown = None
         if rp <= 0:
             return 0
         return int(self.ring.source_pos[(rp - 1) % self.ring.capacity])
@@ -491,14 +507,20 @@ class Player:
             if gen != self._generation and not restarting:
                 gen = self._generation
                 snap = self._snapshot
-                if self._seek_to is not None:  # a seek: restart right at the read position
+                at = min(self.ring.write_pos, self.ring.read_pos + self._switch_margin())
+                if self._seek_to is not None:
+                    # A seek: what is queued up to the switch point plays on while the new position
+                    # renders (no gap), then a short crossfade jumps there.
                     src, self._seek_to = self._seek_to, None
-                    at = self.ring.read_pos + min(self.margin // 4, self.ring.write_pos - self.ring.read_pos)
-                    self.ring.write_pos = at
-                    self._end_pos = None
+                    if not self._primed and self.ring.write_pos == 0:  # the first start: nothing plays yet
+                        p = self._new_pipeline(src, snap)
+                        self._seek_shown = None
+                        continue
                     p = self._new_pipeline(src, snap)
+                    p["xfade_at"] = at
+                    p["seek"] = True
+                    self._end_pos = None
                 else:  # a change: keep what plays while the new render starts, then crossfade
-                    at = min(self.ring.write_pos, self.ring.read_pos + self._switch_margin())
                     src = int(self.ring.source_pos[(at - 1) % self.ring.capacity]) + 1 if at > 0 else 0
                     if snap.loop is not None and not (snap.loop[0] <= src < snap.loop[1]):
                         src = snap.loop[0]
@@ -541,9 +563,22 @@ class Player:
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self._crossfade(frames, at)
+                if p.pop("seek", False):
+                    self._seek_switch = at
             step = self.info.sample_rate / self.out_rate
+            if not self._wait_for_space((self.ring.write_pos if at is None else at) + frames.shape[0]):
+                return
             self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
             self.ring.write(frames, src, at=at, step=step)
+
+    def _wait_for_space(self, end: int) -> bool:
+        """Wait until writing up to ring position `end` overwrites nothing unplayed (the ring is sized so
+        this is at most a block's wait); False if the player stops meanwhile."""
+        while end - self.ring.read_pos > self.ring.capacity:
+            if self._stop.is_set():
+                return False
+            time.sleep(0.003)
+        return True
 
     def _switch_margin(self) -> int:
         """Frames of queued audio to keep before a change: the configured margin, or more when a

@@ -67,6 +67,46 @@ print(json.dumps({{"underruns": p.stats.underruns, "played": p.stats.seconds_pla
     assert len(res["latencies"]) == 14 and max(res["latencies"]) < 1.0
 
 
+def test_jack_seeks_and_query_changes_for_60s(jack, demo_path):
+    """The app's model on a real JACK server: a seek every 2 s and a query change every 3 s for 60 s,
+    with the loop on: no underruns, and the playhead runs back only on a seek or at the loop's end."""
+    code = f"""
+import time, json, numpy as np
+from amssfx.engine import Engine
+from amssfx.player import Player, SoundDeviceOutput
+eng = Engine(None, preview=True)
+p = Player(eng, {str(demo_path)!r}, eng.params("separate drums"), device=SoundDeviceOutput(None, 2))
+p.update(loop=(0, p.info.frames))
+p.start()
+queries = ["mute vocals", "apply heavy lowpass to drums", "separate bass", "pan vocals to the left side"]
+rng = np.random.default_rng(2)
+ticks, seeks = [], {{}}
+t0 = time.perf_counter(); next_seek, next_change, k = 2.0, 3.0, 0
+while (now := time.perf_counter() - t0) < 60:
+    if now >= next_seek:
+        target = int(rng.integers(0, p.info.frames - 44100))
+        p.seek(target); seeks[len(ticks)] = target; next_seek += 2.0
+    if now >= next_change:
+        k += 1; p.update(params=eng.params(queries[k % 4])); next_change += 3.0
+    assert p.device_error() is None, p.device_error()
+    ticks.append(p.position_frames()); time.sleep(0.033)
+p.stop()
+print(json.dumps({{"underruns": p.stats.underruns, "ticks": ticks, "seeks": seeks, "frames": p.info.frames}}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["underruns"] == 0, res["underruns"]
+    ticks, seeks = res["ticks"], {int(k): v for k, v in res["seeks"].items()}
+    assert len(seeks) >= 29
+    for i in range(1, len(ticks)):
+        if i in seeks:
+            assert ticks[i] == seeks[i]
+        elif ticks[i] < ticks[i - 1]:  # only the loop's wrap from the end back to the start
+            assert ticks[i - 1] > res["frames"] - 0.5 * 44100 and ticks[i] < 0.5 * 44100, (i, ticks[i - 1], ticks[i])
+
+
 def test_cli_play_reports_underruns(jack, tiny_model, demo_path):
     from conftest import run_cli
 
