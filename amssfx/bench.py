@@ -90,6 +90,13 @@ def _cli_run(inp: Path, out: Path, model: Path) -> tuple[float, int]:
 
 
 def _preview(engine_path: Path, seconds: float) -> dict:
+    from .player import interpreter_tuned
+
+    with interpreter_tuned():  # as the app runs it
+        return _preview_run(engine_path, seconds)
+
+
+def _preview_run(engine_path: Path, seconds: float) -> dict:
     from .engine import solo
     from .player import FakeOutput, Player
 

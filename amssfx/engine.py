@@ -150,7 +150,20 @@ class Stream:
         self.groups = [(g, _GroupStream(model, len(g), sample_rate, params_fn, chain_spec, executor))
                        for g in channel_groups(channels)]
         self.channels = channels
+        self.sample_rate = sample_rate
         self.reset()
+
+    def take_meters(self) -> list[tuple[int, np.ndarray]]:
+        """The latent-channel power ((heads, lach) array) of every chunk rendered since the last call, each
+        with the source frame where its chunk starts, counted from the stream's first input frame (the
+        first channel pair's; the model's mask-free outputs give none)."""
+        group = self.groups[0][1]
+        step = group.ola.step * self.sample_rate / MODEL_RATE
+        out = []
+        while group.energies:
+            index, energy = group.energies.popleft()
+            out.append((int(index * step), energy))
+        return out
 
     @property
     def warnings(self) -> list[str]:

@@ -12,266 +12,62 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
 
 from .audio_io import AudioReader
-from .engine import Engine, RenderParams
+from .devices import AudioOutput, FakeOutput, SoundDeviceOutput
+from .engine import Engine, RenderParams, Stream
 from .errors import DeviceError
 from .resample import StreamResampler
+from .ring import RingBuffer
 
 MODES = ("processed", "original", "difference")  # B, A, delta
 
 
-class RingBuffer:
-    """Single-producer single-consumer ring of (channels, capacity) float32 with absolute indices.
+@contextmanager
+def interpreter_tuned():
+    """Tune the interpreter for live audio while the block runs (the app and `amssfx play` enter it;
+    the library never changes process-wide state on its own), and restore it after.
 
-    The producer writes at `write_pos`; the consumer reads from `read_pos`. Both are plain ints
-    whose assignment is atomic under the GIL, so neither side takes a lock.
+    - the switch interval drops to 1 ms, so the audio thread gets the GIL back quickly;
+    - a full garbage collection walks every object alive (about 70,000 once numpy and onnxruntime are
+      loaded) while holding the GIL: 40-70 ms, as long as the device's queue. Garbage is collected once
+      on entry and the objects alive then are left out of the collector's walks (reference counting
+      still frees them); objects created later are collected as usual.
     """
-
-    def __init__(self, channels: int, capacity: int):
-        self.channels, self.capacity = channels, capacity
-        self.data = np.zeros((capacity, channels), np.float32)  # frame-major, as the device wants it
-        self.source_pos = np.zeros(capacity, np.int64)  # source frame of each ring frame
-        self.write_pos = 0
-        self.read_pos = 0
-
-    def space(self) -> int:
-        return self.capacity - (self.write_pos - self.read_pos)
-
-    def write(self, frames: np.ndarray, source_start: int, at: int | None = None, step: float = 1.0) -> None:
-        """frames (n, channels); `at` rewinds the write position (only ahead of read_pos);
-        `step` is source frames per ring frame (source rate / device rate)."""
-        pos = self.write_pos if at is None else at
-        n = frames.shape[0]
-        i = pos % self.capacity
-        first = min(n, self.capacity - i)
-        self.data[i:i + first] = frames[:first]
-        self.data[:n - first] = frames[first:]
-        src = source_start + (np.arange(n) * step).astype(np.int64)
-        self.source_pos[i:i + first] = src[:first]
-        self.source_pos[:n - first] = src[first:]
-        self.write_pos = pos + n
-
-    def read_into(self, out: np.ndarray) -> int:
-        """Copy up to len(out) frames into `out` (preallocated by the device); return the count."""
-        avail = self.write_pos - self.read_pos
-        n = min(out.shape[0], avail)
-        if n > 0:
-            i = self.read_pos % self.capacity
-            first = min(n, self.capacity - i)
-            out[:first] = self.data[i:i + first]
-            if n > first:
-                out[first:n] = self.data[:n - first]
-            self.read_pos += n
-        return max(n, 0)
-
-
-class FakeOutput:
-    """A device that pulls blocks at real-time pace (or as fast as asked) and records them."""
-
-    def __init__(self, sample_rate: int = 44100, channels: int = 2, blocksize: int = 512, realtime: bool = True,
-                 record: bool = True):
-        self.sample_rate, self.channels, self.blocksize = sample_rate, channels, blocksize
-        self.realtime, self.record = realtime, record
-        self.recorded: list[np.ndarray] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self.fail_after_blocks: int | None = None  # simulate a device that dies mid-play
-        self.error: Exception | None = None
-
-    def start(self, callback: Callable[[np.ndarray], None]) -> None:
-        self._stop.clear()
-        buf = np.zeros((self.blocksize, self.channels), np.float32)
-
-        def run():
-            t0 = time.perf_counter()
-            k = 0
-            while not self._stop.is_set():
-                if self.fail_after_blocks is not None and k >= self.fail_after_blocks:
-                    self.error = DeviceError("the audio device stopped during playback")
-                    return
-                callback(buf)
-                if self.record:
-                    self.recorded.append(buf.copy())
-                k += 1
-                if self.realtime:
-                    delay = t0 + k * self.blocksize / self.sample_rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-
-        self._thread = threading.Thread(target=run, name="fake-audio", daemon=True)
-        self._thread.start()
-
-    @property
-    def active(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(2.0)
-
-    close = stop
-
-    def output(self) -> np.ndarray:
-        return np.concatenate(self.recorded, 0) if self.recorded else np.zeros((0, self.channels), np.float32)
-
-
-class SoundDeviceOutput:
-    """The default (or a named) output device through sounddevice/PortAudio.
-
-    The stream runs in PortAudio's blocking mode and a writer thread of ours keeps about
-    `queue_seconds` of audio queued in PortAudio's buffer. The device's own thread then only copies
-    from that buffer and never runs Python. A Python callback would need the GIL and a CPU within
-    one device period (23 ms for JACK at 1024 frames); on two busy vCPUs it missed that a few
-    times in three minutes of preview next to a full-speed export, while the writer's stalls
-    are absorbed by the queue. The queue is 100 ms: stalls of up to ~60 ms were measured often,
-    and a 60 ms queue still ran dry 4 times in one 3-minute run. The writer never blocks in PortAudio:
-    it writes only what fits, so a device that stops consuming is noticed, not waited on.
-    """
-
-    STALL_SECONDS = 2.0  # a device that takes nothing for this long has stopped
-
-    def __init__(self, sample_rate: int | None = None, channels: int = 2, blocksize: int = 256,
-                 device=None, latency: str | float = "high", queue_seconds: float = 0.1):
-        try:
-            import sounddevice as sd
-        except (ImportError, OSError) as e:
-            raise DeviceError(f"no audio output: sounddevice/PortAudio is not available ({e})") from None
-        self.sd = sd
-        self.device = int(device) if isinstance(device, str) and device.isdigit() else device
-        try:
-            info = sd.query_devices(self.device, "output")
-        except Exception:  # noqa: BLE001 - PortAudio reports missing devices in several ways
-            # PortAudio lists devices once, when it starts; a server started later (JACK, a USB
-            # interface plugged in) is seen after a re-scan.
-            try:
-                sd._terminate()
-                sd._initialize()
-                info = sd.query_devices(self.device, "output")
-            except Exception as e:  # noqa: BLE001
-                raise DeviceError(f"no audio output device available: {str(e).splitlines()[0]}") from None
-        self.sample_rate = int(sample_rate or info["default_samplerate"])
-        self.channels = min(channels, int(info["max_output_channels"])) or 1
-        self.blocksize, self.latency = blocksize, latency
-        self.queue = max(int(queue_seconds * self.sample_rate), 2 * blocksize)
-        self.stream = None
-        self.status_underflows = 0
-        self.capacity: int | None = None  # frames PortAudio's buffer holds, read once it has drained
-        self.error: Exception | None = None
-        self._stopping = threading.Event()
-        self._writer: threading.Thread | None = None
-
-    def start(self, callback: Callable[[np.ndarray], None]) -> None:
-        def finished():
-            if not self._stopping.is_set():
-                self.error = DeviceError("the audio device stopped during playback")
-
-        try:
-            self.stream = self.sd.OutputStream(samplerate=self.sample_rate, channels=self.channels, dtype="float32",
-                                               latency=self.latency, device=self.device, finished_callback=finished)
-            self.stream.start()
-        except Exception as e:  # noqa: BLE001
-            self.stream = None
-            raise DeviceError(f"cannot open the audio device: {str(e).splitlines()[0]}") from None
-        self._stopping.clear()
-        self._writer = threading.Thread(target=self._write_loop, args=(callback,), name="audio-writer", daemon=True)
-        self._writer.start()
-
-    def _drained_capacity(self) -> int:
-        """The buffer's size: its free space once what the stream starts with has played (JACK
-        starts it full of silence, other APIs empty); read when it stops growing."""
-        last, t0 = -1, time.perf_counter()
-        while not self._stopping.is_set():
-            avail = self.stream.write_available
-            if avail == last and avail > 0:
-                return avail
-            if time.perf_counter() - t0 > self.STALL_SECONDS:
-                raise DeviceError("the audio device does not play (its buffer never drains)")
-            last = avail
-            time.sleep(0.05)  # longer than a period of any usual device, so a draining buffer grows
-        return max(last, 1)
-
-    def _write_loop(self, callback: Callable[[np.ndarray], None]) -> None:
-        try:
-            self.capacity = cap = self._drained_capacity()
-            target = max(self.blocksize, min(self.queue, cap - self.blocksize))
-            buf = np.zeros((target, self.channels), np.float32)
-            wrote = False
-            last_progress, last_avail = time.perf_counter(), -1
-            while not self._stopping.is_set():
-                avail = self.stream.write_available
-                now = time.perf_counter()
-                if avail != last_avail:
-                    last_progress, last_avail = now, avail
-                elif now - last_progress > self.STALL_SECONDS:
-                    raise DeviceError("the audio device stopped taking audio")
-                missing = target - (cap - avail)
-                if missing < self.blocksize:
-                    time.sleep(0.002)
-                    continue
-                # An empty buffer means the device ran out and played silence (JACK's blocking
-                # mode fills the gap without reporting it; other APIs report it on the next write).
-                # Counted conservatively: a buffer that reached exactly zero between two periods
-                # counts too.
-                drained = wrote and avail >= cap
-                # Everything missing in one call (whole blocks): after a stall of the writer the
-                # queue is refilled at once, not one block per turn of this loop.
-                block = buf[:missing - missing % self.blocksize]
-                callback(block)
-                underflowed = self.stream.write(block)
-                if drained or (wrote and underflowed):
-                    self.status_underflows += 1
-                wrote = True
-        except Exception as e:  # noqa: BLE001 - a device that vanished; reported, never raised here
-            if not self._stopping.is_set():
-                self.error = e if isinstance(e, DeviceError) else \
-                    DeviceError(f"the audio device stopped during playback: {str(e).splitlines()[0]}")
-
-    def queued_frames(self) -> int:
-        """Frames handed to the device and not played yet."""
-        if self.stream is None or not self.capacity:
-            return 0
-        try:
-            return max(0, self.capacity - self.stream.write_available)
-        except Exception:  # noqa: BLE001 - a closed stream has nothing queued
-            return 0
-
-    @property
-    def active(self) -> bool:
-        return self.stream is not None and self._writer is not None and self._writer.is_alive()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._writer is not None:
-            self._writer.join(2.0)
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            # PortAudio can wait forever to close a stream whose server has gone (JACK killed):
-            # the close runs on a thread of its own and is given up on after a second.
-            closer = threading.Thread(target=_close_quietly, args=(stream,), name="audio-close", daemon=True)
-            closer.start()
-            closer.join(1.0)
-            if closer.is_alive():
-                # PortAudio's own exit handler would wait on the same dead server and the process
-                # could never end; the OS reclaims the stream when it exits.
-                import atexit
-
-                handler = getattr(self.sd, "_exit_handler", None)
-                if handler is not None:
-                    atexit.unregister(handler)
-
-
-def _close_quietly(stream) -> None:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    gc.collect()
+    gc.freeze()
     try:
-        stream.abort()
-        stream.close()
-    except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone either way
-        pass
+        yield
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(interval)
+
+
+@dataclass
+class _Pipeline:
+    """One render from a source position with one snapshot: engine stream, resamplers to the device
+    rate, the input blocks, and where the output stands."""
+
+    snap: "Snapshot"
+    stream: Stream
+    rs: StreamResampler
+    rs_orig: StreamResampler
+    blocks: Iterator[np.ndarray]
+    src: int                 # source frame of the first block read (preroll included)
+    skip: int                # preroll frames still to drop from the output
+    out_src: int             # source frame of the next output frame
+    orig: np.ndarray         # input frames read and not yet matched by output
+    done: bool = False       # the input ended (the stream was flushed)
+    t_start: float | None = None   # when it started, until its first audio (the restart cost)
+    xfade_at: int | None = None    # ring position it replaces the queued audio from (a change or seek)
+    seek: bool = False             # it starts at a sought position
 
 
 @dataclass
@@ -296,7 +92,7 @@ class Snapshot:
 class Player:
     """Plays a file through the engine on an output device, re-rendering on every change."""
 
-    def __init__(self, engine: Engine, path, params: RenderParams, chain=None, device=None,
+    def __init__(self, engine: Engine, path, params: RenderParams, chain=None, device: AudioOutput | None = None,
                  ahead_seconds: float = 1.5, margin_seconds: float = 0.12, crossfade_seconds: float = 0.02,
                  block_frames: int = 4096, start_frame: int = 0, nonfinite: str = "error"):
         self.engine = engine
@@ -367,21 +163,21 @@ class Player:
             return 0
         return int(self.ring.source_pos[(rp - 1) % self.ring.capacity])
 
+    def taken_since(self, since: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """What the device took since ring position `since` (at most half the ring, the newest):
+        (the position now, the output frames (n, channels), the input frames aligned with them, and the
+        source frame of each), for views that follow the playback."""
+        rp = self.ring.read_pos
+        n = max(0, min(rp - since, self.ring.capacity // 2))
+        idx = np.arange(rp - n, rp) % self.ring.capacity
+        return rp, self.ring.data[idx], self.original.data[idx], self.ring.source_pos[idx]
+
     def _device_queued(self) -> int:
-        queued = getattr(self.device, "queued_frames", None)
-        return min(queued(), self.ring.read_pos) if queued else 0
+        return min(self.device.queued_frames(), self.ring.read_pos)
 
     def start(self, wait: bool = True) -> None:
         """Start rendering and the device; with wait=False the caller never blocks (the device
         plays silence until the first audio is rendered, which is not counted as an underrun)."""
-        sys.setswitchinterval(0.001)  # the audio thread gets the GIL back quickly
-        # A full garbage collection walks every object alive (about 70,000 once numpy and
-        # onnxruntime are loaded) while holding the GIL: 40-70 ms, as long as the device's queue.
-        # Garbage is collected once now, before anything plays, and the objects alive then are left
-        # out of the collector's walks while playing (reference counting still frees them);
-        # objects created later are collected as usual. `stop` hands them back to the collector.
-        gc.collect()
-        gc.freeze()
         self._worker = threading.Thread(target=self._work, name="render-worker", daemon=True)
         self._worker.start()
         t0 = time.perf_counter()
@@ -407,11 +203,10 @@ class Player:
         if self._worker:
             self._worker.join(5.0)
         self.stats.seconds_played = self.ring.read_pos / self.out_rate
-        self.stats.underruns += getattr(self.device, "status_underflows", 0)
-        gc.unfreeze()
+        self.stats.underruns += self.device.underflows
 
     def device_error(self) -> Exception | None:
-        return self.error or getattr(self.device, "error", None)
+        return self.error or self.device.error
 
     # ---- audio thread ---------------------------------------------------------------------------
     def _callback(self, outdata: np.ndarray) -> None:
@@ -428,22 +223,18 @@ class Player:
                 self.stats.ring_underruns += 1
 
     # ---- render worker --------------------------------------------------------------------------
-    def _new_pipeline(self, source_pos: int, snap: Snapshot):
+    def _new_pipeline(self, source_pos: int, snap: Snapshot) -> _Pipeline:
         info = self.info
         stream = self.engine.stream(info.sample_rate, info.channels, snap.params, list(snap.chain))
         preroll = min(source_pos, self.engine.model.contract.chunk_samples // 4)
-        blocks = self.reader.blocks(self.block, start=source_pos - preroll)
-        return {"t_start": time.perf_counter(), "stream": stream, "rs": StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
-                "rs_orig": StreamResampler(info.sample_rate, self.out_rate, self.out_ch), "blocks": blocks, "src": source_pos - preroll, "skip": preroll,
-                "out_src": source_pos, "orig": np.zeros((info.channels, 0), np.float32), "done": False,
-                "snap": snap, "xfade_at": None}
+        return _Pipeline(snap, stream, StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
+                         StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
+                         self.reader.blocks(self.block, start=source_pos - preroll), source_pos - preroll, preroll,
+                         source_pos, np.zeros((info.channels, 0), np.float32), t_start=time.perf_counter())
 
-    def _collect_meters(self, p) -> None:
-        group = p["stream"].groups[0][1]
-        step = group.ola.step * self.info.sample_rate / 44100
-        while group.energies:
-            index, energy = group.energies.popleft()
-            self.meters.append((int(p["src"] + index * step), energy))
+    def _collect_meters(self, p: _Pipeline) -> None:
+        for frame, energy in p.stream.take_meters():
+            self.meters.append((p.src + frame, energy))
 
     def _to_device(self, x: np.ndarray) -> np.ndarray:
         """(ch, n) at the source layout -> (ch_out, n): mono is duplicated; >2 channels play 1-2."""
@@ -453,37 +244,37 @@ class Player:
             return np.repeat(x, self.out_ch, 0)
         return x[: self.out_ch]
 
-    def _render_block(self, p) -> tuple[np.ndarray, np.ndarray, int] | None:
+    def _render_block(self, p: _Pipeline) -> tuple[np.ndarray, np.ndarray, int] | None:
         """Next (heard, original) blocks at the device rate, and the source frame of their first sample."""
         while True:
             try:
-                block = next(p["blocks"])
-                p["orig"] = np.concatenate([p["orig"], block], 1)
-                y = p["stream"].process(block)
+                block = next(p.blocks)
+                p.orig = np.concatenate([p.orig, block], 1)
+                y = p.stream.process(block)
             except StopIteration:
-                if p["done"]:
+                if p.done:
                     return None
-                p["done"] = True
-                y = p["stream"].flush()
+                p.done = True
+                y = p.stream.flush()
             self._collect_meters(p)
             n = y.shape[1]
-            orig, p["orig"] = p["orig"][:, :n], p["orig"][:, n:]
-            mode = p["snap"].mode
+            orig, p.orig = p.orig[:, :n], p.orig[:, n:]
+            mode = p.snap.mode
             if mode == "original":
                 y = orig
             elif mode == "difference":
                 y = orig - y
-            if p["skip"]:
-                k = min(p["skip"], n)
+            if p.skip:
+                k = min(p.skip, n)
                 y, orig = y[:, k:], orig[:, k:]
-                p["skip"] -= k
-            y = self._resample(p["rs"], self._to_device(y), p["done"])
-            orig = self._resample(p["rs_orig"], self._to_device(orig), p["done"])
+                p.skip -= k
+            y = self._resample(p.rs, self._to_device(y), p.done)
+            orig = self._resample(p.rs_orig, self._to_device(orig), p.done)
             if y.shape[1]:
-                start = p["out_src"]
-                p["out_src"] += int(round(y.shape[1] * self.info.sample_rate / self.out_rate))
+                start = p.out_src
+                p.out_src += int(round(y.shape[1] * self.info.sample_rate / self.out_rate))
                 return y, orig, start
-            if p["done"]:
+            if p.done:
                 return None
 
     @staticmethod
@@ -503,7 +294,7 @@ class Player:
             # A change that arrives while the previous one has not produced audio yet waits for it:
             # restarting again would throw that work away, and changes faster than a restart would
             # starve the device. The newest state is rendered as soon as the previous one lands.
-            restarting = p is not None and p.get("xfade_at") is not None
+            restarting = p is not None and p.xfade_at is not None
             if gen != self._generation and not restarting:
                 gen = self._generation
                 snap = self._snapshot
@@ -517,15 +308,15 @@ class Player:
                         self._seek_shown = None
                         continue
                     p = self._new_pipeline(src, snap)
-                    p["xfade_at"] = at
-                    p["seek"] = True
+                    p.xfade_at = at
+                    p.seek = True
                     self._end_pos = None
                 else:  # a change: keep what plays while the new render starts, then crossfade
                     src = int(self.ring.source_pos[(at - 1) % self.ring.capacity]) + 1 if at > 0 else 0
                     if snap.loop is not None and not (snap.loop[0] <= src < snap.loop[1]):
                         src = snap.loop[0]
                     p = self._new_pipeline(src, snap)
-                    p["xfade_at"] = at
+                    p.xfade_at = at
                     handled = [(g, t) for g, t in list(self._change_times.items()) if g <= gen]
                     for g, _ in handled:
                         self._change_times.pop(g, None)
@@ -536,34 +327,36 @@ class Player:
             self._check_change_heard()
             # After a change the ring is rewound to the switch point when the new audio lands, so
             # what counts as queued is measured from there, not from the old write position.
-            write_at = p["xfade_at"] if restarting else self.ring.write_pos
+            write_at = p.xfade_at if restarting else self.ring.write_pos
             if p is None or write_at - self.ring.read_pos >= self.ahead or self._end_pos is not None:
                 time.sleep(0.003)
                 continue
             r = self._render_block(p)
             if r is None:
-                if p["snap"].loop is None:
+                if p.snap.loop is None:
                     self._end_pos = self.ring.write_pos
                 else:
-                    p = self._new_pipeline(p["snap"].loop[0], p["snap"])
+                    p = self._new_pipeline(p.snap.loop[0], p.snap)
                 continue
             y, orig, src = r
-            at = p.pop("xfade_at", None)
-            if "t_start" in p:  # how long a (re)start takes to produce audio, for the next margin
-                cost = time.perf_counter() - p.pop("t_start")
+            at, p.xfade_at = p.xfade_at, None
+            if p.t_start is not None:  # how long a (re)start takes to produce audio, for the next margin
+                cost = time.perf_counter() - p.t_start
+                p.t_start = None
                 # Peak-hold with a slow decay: one slow restart on a loaded machine raises the margin
                 # at once, and it comes back down over the next few restarts.
                 prev = self._restart_cost
                 self._restart_cost = cost if prev is None else max(cost, 0.85 * prev)
-            loop = p["snap"].loop
+            loop = p.snap.loop
             if loop is not None and src + y.shape[1] > loop[1]:
                 keep = max(0, loop[1] - src)
                 y, orig = y[:, :keep], orig[:, :keep]
-                p = self._new_pipeline(loop[0], p["snap"])
+                p = self._new_pipeline(loop[0], p.snap)
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self._crossfade(frames, at)
-                if p.pop("seek", False):
+                if p.seek:
+                    p.seek = False
                     self._seek_switch = at
             step = self.info.sample_rate / self.out_rate
             if not self._wait_for_space((self.ring.write_pos if at is None else at) + frames.shape[0]):
@@ -614,16 +407,21 @@ def play_file(engine: Engine, path, params: RenderParams, chain=None, duration: 
     """Headless preview (the CLI's `play`): play, wait, stop, report."""
     out = device if device is not None and not isinstance(device, (str, int)) else None
     player = Player(engine, path, params, chain, device=out or SoundDeviceOutput(None, 2, device=device))
-    player.start()
-    limit = duration if duration is not None else player.info.duration_seconds + 1.0
-    t0 = time.perf_counter()
-    try:
-        while time.perf_counter() - t0 < limit and not player.finished.is_set():
-            err = player.device_error()
-            if err is not None:
-                raise err if isinstance(err, DeviceError) else DeviceError(str(err))
-            time.sleep(0.02)
-    finally:
-        player.stop()
+    with interpreter_tuned():
+        player.start()
+        limit = duration if duration is not None else player.info.duration_seconds + 1.0
+        t0 = time.perf_counter()
+        try:
+            while time.perf_counter() - t0 < limit and not player.finished.is_set():
+                err = player.device_error()
+                if err is not None:
+                    raise err if isinstance(err, DeviceError) else DeviceError(str(err))
+                time.sleep(0.02)
+        finally:
+            player.stop()
     player.stats.warnings += player.reader.warnings
     return player.stats
+
+
+__all__ = ["Player", "PlayStats", "Snapshot", "MODES", "play_file", "interpreter_tuned", "AudioOutput", "FakeOutput",
+           "SoundDeviceOutput", "RingBuffer"]

@@ -79,7 +79,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bridge.failed.connect(self._error)
         self.bridge.progress.connect(self._progress)
         self.bridge.finished.connect(self._job_done)
+        # One cancel token per job: the export's (the Cancel button) and the load's (a newer load).
         self._cancel = threading.Event()
+        self._load_cancel = threading.Event()
         self._job: threading.Thread | None = None
         self._out_env = None
         self._last_read = 0
@@ -134,10 +136,18 @@ class MainWindow(QtWidgets.QMainWindow):
         body.addWidget(self.grid_area, 4)
         self.mixer = StemMixer()
         self.mixer.mix_changed.connect(lambda: self._edited(*self.mixer.last_change))
-        side = QtWidgets.QVBoxLayout()
-        side.addWidget(self.chain, 1)
-        side.addWidget(self.mixer)
-        body.addLayout(side, 3)
+        side = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.mixer)
+        column.addWidget(self.chain, 1)
+        side.setMinimumSize(side.minimumSizeHint())
+        # Like the grid: on a small screen the effects and the mixer scroll instead of being squeezed.
+        self.side_area = QtWidgets.QScrollArea()
+        self.side_area.setWidget(side)
+        self.side_area.setWidgetResizable(True)
+        self.side_area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        body.addWidget(self.side_area, 3)
         root.addLayout(body)
         self.status_model = QtWidgets.QLabel(f"model: {self.engine.model.describe()}")
         self.status_underruns = QtWidgets.QLabel("underruns: 0")
@@ -145,7 +155,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.setMaximumWidth(200)
         self.progress_bar.hide()
         self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self._cancel.set)
+        self.cancel_button.clicked.connect(lambda: self._cancel.set())
         self.cancel_button.hide()
         sb = self.statusBar()
         sb.addPermanentWidget(self.progress_bar)
@@ -243,13 +253,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_file(self, path) -> None:
         """Load in a worker; the window stays responsive."""
         self.stop()
-        self._cancel.clear()
+        self._load_cancel.set()  # a load still running is not wanted any more
+        cancel = self._load_cancel = threading.Event()
         self.statusBar().showMessage(f"loading {path}…")
 
         def run():
             try:
-                info, env = envelope(path, cancel=self._cancel)
+                info, env = envelope(path, cancel=cancel)
                 self.bridge.loaded.emit(info, env)
+            except Cancelled:
+                pass
             except AmssfxError as e:
                 self.bridge.failed.emit(str(e))
 
@@ -442,13 +455,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _update_views(self, p: Player) -> None:
         self.grid.show_meters(p.meter())
-        ring = p.ring
-        rp = ring.read_pos
-        n = min(rp - self._last_read, ring.capacity // 2)
-        if n > 0 and self._out_env is not None:
-            idx = np.arange(rp - n, rp) % ring.capacity
-            frames = ring.data[idx]
-            src = ring.source_pos[idx]
+        rp, frames, original, src = p.taken_since(self._last_read)
+        if len(frames) and self._out_env is not None:
             t, lo, hi = self._out_env
             per = max(1, self.info.frames // max(len(t), 1))
             b = np.clip(src // per, 0, len(t) - 1)
@@ -457,8 +465,8 @@ class MainWindow(QtWidgets.QMainWindow):
             np.maximum.at(hi, b, mono)
             self.wave_out.set_envelope(t, lo, hi)
             self.spec_out.push(frames)
-            self.spec_in.push(p.original.data[idx])
-            self._last_read = rp
+            self.spec_in.push(original)
+        self._last_read = rp
 
     # ---- export and sessions --------------------------------------------------------------------
     def export_base(self) -> Path:
@@ -491,7 +499,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_engine = Engine(self.engine.model.path)
         eng = self.export_engine
         recipe = self.current_recipe()
-        self._cancel.clear()
+        cancel = self._cancel = threading.Event()
         self.progress_bar.show()
         self.cancel_button.show()
 
@@ -500,10 +508,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 if format_name == rc.STEM_FILE_FORMAT:
                     out = Path(folder) / f"{sanitize(Path(recipe.input).stem)}.stem.mp4"
                     rc.render_stem_file(recipe.input, eng, out, force, NONFINITE, progress=self.bridge.progress.emit,
-                                        cancel=self._cancel)
+                                        cancel=cancel)
                 else:
                     rc.render_all(recipe, eng, folder, stems, mix, format_name, force, NONFINITE,
-                                  progress=self.bridge.progress.emit, cancel=self._cancel)
+                                  progress=self.bridge.progress.emit, cancel=cancel)
                 self.bridge.finished.emit(f"exported to {folder}")
             except Cancelled:
                 self.bridge.finished.emit("export cancelled; no partial file was kept")
@@ -550,7 +558,7 @@ class MainWindow(QtWidgets.QMainWindow):
                      model, file_sha256(model), None if stem_file else r.mask, 1.0, [] if stem_file else r.chain,
                      format_name, force, NONFINITE, "stop",
                      r.mix.to_dict() if r.mix is not None and mix and not stem_file else None)
-        self._cancel.clear()
+        cancel = self._cancel = threading.Event()
         self.progress_bar.show()
         self.cancel_button.show()
         Path(out_folder).mkdir(parents=True, exist_ok=True)
@@ -565,14 +573,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
             t0 = time.perf_counter()
             try:
-                bt.run_local(job, items, out_folder, None, on_result, stop=self._cancel)
+                bt.run_local(job, items, out_folder, None, on_result, stop=cancel)
             except KeyboardInterrupt:
                 pass
             except AmssfxError as e:
                 self.bridge.failed.emit(str(e))
             summary = bt.write_summary(out_folder, job, items, results, time.perf_counter() - t0)
             n = {s: sum(x["status"] == s for x in results) for s in ("ok", "skipped", "failed")}
-            stopped = " (cancelled; unfinished files were not kept)" if self._cancel.is_set() else ""
+            stopped = " (cancelled; unfinished files were not kept)" if cancel.is_set() else ""
             self.bridge.finished.emit(f"folder export{stopped}: {n['ok']} done, {n['skipped']} already done, "
                                       f"{n['failed']} failed; summary in {summary}")
 
@@ -644,5 +652,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, ev) -> None:
         self._cancel.set()
+        self._load_cancel.set()
         self.pause()
         super().closeEvent(ev)
