@@ -20,6 +20,24 @@ def _excepthook(win_ref):
     return hook
 
 
+def stop_on_signals(app, win) -> list[int]:
+    """SIGTERM (a logout, a service stop) and SIGHUP close the app as its Quit does: a running export
+    is cancelled and cleaned up first. Returns the list the signals received are appended to (the exit
+    code is then 128 + the signal). The window's refresh timer lets Python run the handler."""
+    import signal
+
+    received: list[int] = []
+
+    def close(signum, frame):
+        received.append(signum)
+        win.close()
+        app.quit()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, close)
+    return received
+
+
 def main(input_path=None, model_path=None, argv=None, screenshot: str | None = None,
          quit_after: float | None = None, play: bool = False) -> int:
     import weakref
@@ -55,5 +73,7 @@ def main(input_path=None, model_path=None, argv=None, screenshot: str | None = N
         QtCore.QTimer.singleShot(int(quit_after * 1000), finish)
     from amssfx.player import interpreter_tuned
 
+    received = stop_on_signals(app, win)
     with interpreter_tuned():  # live audio next to the GUI: the app's own process, for its lifetime
-        return app.exec()
+        code = app.exec()
+    return 128 + received[-1] if received else code

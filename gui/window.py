@@ -468,7 +468,11 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         self.statusBar().showMessage(message, 10000)
 
     def closeEvent(self, ev) -> None:
+        """Closing (the window, Ctrl+Q, a logout's SIGTERM) cancels a running export and waits for it to
+        remove what it had started writing: no temp file and no partial output stays behind."""
         self._cancel.set()
         self._load_cancel.set()
         self.pause()
+        if self._job is not None and self._job.is_alive():
+            self._job.join(30.0)
         super().closeEvent(ev)

@@ -441,3 +441,45 @@ def test_stem_mixer_is_live_undoable_and_saved(window, qtbot, tmp_path):
     assert w.load_session(tmp_path / "m.json")
     assert w.mixer.mix.drums.gain_db == -6.5 and w.mixer.mix.drums.pan == -0.4
     assert w.mixer.rows["drums"][1].text() == "-6.5 dB"
+
+
+def test_sigterm_during_an_export_leaves_nothing_partial(tmp_path, demo_path):
+    """A logout's SIGTERM while the app exports: the export is cancelled and cleaned up before exit."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    audio, sr = sf.read(demo_path, dtype="float32")
+    src = tmp_path / "long.wav"
+    sf.write(src, np.concatenate([audio] * 4), sr)  # 2 minutes
+    out = tmp_path / "export"
+    code = f"""
+import os, signal, sys
+from PyQt6 import QtCore, QtWidgets
+app = QtWidgets.QApplication(sys.argv[:1])
+from amssfx.gui.app import stop_on_signals
+from amssfx.gui.window import MainWindow
+from amssfx.player import FakeOutput
+w = MainWindow(None, device_factory=lambda: FakeOutput())
+received = stop_on_signals(app, w)
+w.open_file({str(src)!r})
+def start():
+    if w.info is None:
+        QtCore.QTimer.singleShot(50, start)
+        return
+    w.export({str(out)!r}, "wav24", mix=True)
+    QtCore.QTimer.singleShot(1500, lambda: os.kill(os.getpid(), signal.SIGTERM))
+QtCore.QTimer.singleShot(50, start)
+app.exec()
+print("signals", received, "job alive", w._job.is_alive())
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(__import__("os").environ, QT_QPA_PLATFORM="offscreen"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "signals [15] job alive False" in r.stdout, r.stdout
+    left = list(out.iterdir()) if out.exists() else []
+    assert not [p for p in left if p.name.startswith(".")], left  # no temp files
+    for p in left:  # whatever finished before the signal is whole
+        if p.suffix == ".wav":
+            assert sf.info(p).frames == 4 * len(audio)
