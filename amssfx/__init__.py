@@ -10,12 +10,13 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 __all__ = ["Engine", "RenderParams", "Report", "solo", "parse_query", "ASSETS", "Recipe", "render", "render_all",
-           "load_recipe", "__version__"]
+           "load_recipe", "StemMix", "render_stem_file", "__version__"]
 
 _LAZY = {"Engine": ("engine", "Engine"), "RenderParams": ("engine", "RenderParams"), "Report": ("engine", "Report"),
          "solo": ("engine", "solo"), "parse_query": ("query", "parse"), "ASSETS": ("model_runtime", "ASSETS"),
          "Recipe": ("recipe", "Recipe"), "render": ("recipe", "render"), "render_all": ("recipe", "render_all"),
-         "load_recipe": ("recipe", "load")}
+         "load_recipe": ("recipe", "load"), "StemMix": ("mix", "StemMix"),
+         "render_stem_file": ("recipe", "render_stem_file")}
 
 
 def __getattr__(name: str):

@@ -225,6 +225,15 @@ def markdown(res: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def batch_markdown(res: dict, files: int, seconds: float) -> str:
+    n = os.cpu_count() or 1
+    one, many = res["batch_audio_min_per_min_1w"], res.get(f"batch_audio_min_per_min_{n}w", res["batch_audio_min_per_min_1w"])
+    return (f"Measured by `amssfx bench --batch` on {res.get('cpu', 'this machine')}, nothing else running, "
+            f"{time.strftime('%Y-%m-%d')}: {files} files of {seconds:g} s, *apply heavy lowpass to drums*, "
+            f"worker start-up included: **{many:.1f} audio minutes per minute** with {n} workers (the default), "
+            f"{one:.1f} with one" + (f" ({many / one:.2f}x)." if n > 1 else ".") + "\n")
+
+
 def run_bench(args) -> dict:
     model = Path(args.model) if args.model else DEFAULT_MODEL
     ckpt = Path(args.checkpoint) if args.checkpoint else model.with_suffix(".pt")
@@ -235,6 +244,10 @@ def run_bench(args) -> dict:
         for k, v in res.items():
             print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
         print(json.dumps(res))
+        if getattr(args, "readme", None):
+            from .sections import update_section
+
+            update_section(args.readme, "batch", batch_markdown(res, 4 if quick else 8, 10.0 if quick else 60.0))
         return res
     eng1 = Engine(model, threads=1)
     c = eng1.model.contract

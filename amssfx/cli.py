@@ -420,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="short inputs, for a smoke run")
     s.add_argument("--batch", action="store_true", help="only the batch figures: throughput with 1 worker and "
                                                           "one per core, and the speed-up between them")
-    s.add_argument("--readme", metavar="FILE", help="also replace the bench section of this file (docs/performance.md)")
+    s.add_argument("--readme", metavar="FILE", help="also replace the bench section of this file (docs/performance.md; "
+                                                          "with --batch, the batch section of README.md)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="open the desktop app")

@@ -73,6 +73,8 @@ def test_readme_is_a_users_document_and_its_links_resolve():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 150
     for link in re.findall(r"\]\(([^)#]+)\)", text):
+        if link.startswith(("https://", "http://")):  # the web is not reachable from the test machine
+            continue
         assert (ROOT / link).exists(), link
 
 
