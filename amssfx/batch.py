@@ -1,4 +1,5 @@
-"""Batch: one job (process, stems, or a saved recipe) over many files.
+"""Batch: one job (process, stems, or a saved recipe) over many files; this module finds the files and
+does one of them (`run_item`), batch_workers.py runs many on worker processes or a Dask cluster.
 
 The work of one file is `run_item`, the same everywhere: on this machine a pool of worker processes
 (one per core, each engine on one thread) runs it; with a cluster address, the workers of a Dask
@@ -14,11 +15,9 @@ import hashlib
 import json
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from .errors import AmssfxError, Cancelled, UsageValueError
 
@@ -179,7 +178,7 @@ def _engine(job: Job):
     return _ENGINES[job.model_path]
 
 
-def _result(item: Item, status: str, reason: str = "", outputs=(), audio_seconds: float = 0.0,
+def result(item: Item, status: str, reason: str = "", outputs=(), audio_seconds: float = 0.0,
             seconds: float = 0.0) -> dict:
     return {"input": item.input, "name": item.name, "status": status, "reason": reason,
             "outputs": [str(o) for o in outputs], "audio_seconds": round(audio_seconds, 3),
@@ -201,7 +200,7 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         record = _read_record(rec_path)
         want = {"input_sha256": sha, "job": job.spec(), "model_sha256": job.model_sha256}
         if record and all(record.get(k) == v for k, v in want.items()) and all(t.exists() for t in targets):
-            return _result(item, "skipped", "done by an earlier run (same input, job and model)", targets)
+            return result(item, "skipped", "done by an earlier run (same input, job and model)", targets)
         # Outputs of an earlier run of this batch (it left a record) are redone; other files are not ours.
         force = job.force or record is not None
         frames_s = probe(item.input).duration_seconds
@@ -221,18 +220,18 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         else:
             rc.render_all(recipe, engine, targets[0].parent, mix=bool(job.query), format_name=job.format_name or "wav24",
                           force=force, nonfinite=job.nonfinite, cancel=cancel, corrupt=job.corrupt)
-        _write_record(rec_path, {"schema": RECORD_SCHEMA, "version": 1, "input": item.input, **want,
+        write_record(rec_path, {"schema": RECORD_SCHEMA, "version": 1, "input": item.input, **want,
                                  "outputs": [str(t) for t in targets]})
-        return _result(item, "ok", "", targets, frames_s, time.perf_counter() - t0)
+        return result(item, "ok", "", targets, frames_s, time.perf_counter() - t0)
     except Cancelled:
         raise
     except AmssfxError as e:
-        return _result(item, "failed", _line(str(e)), seconds=time.perf_counter() - t0)
+        return result(item, "failed", one_line(str(e)), seconds=time.perf_counter() - t0)
     except Exception as e:  # noqa: BLE001 - one file's unexpected failure never stops the others
-        return _result(item, "failed", _line(f"{type(e).__name__}: {e}"), seconds=time.perf_counter() - t0)
+        return result(item, "failed", one_line(f"{type(e).__name__}: {e}"), seconds=time.perf_counter() - t0)
 
 
-def _line(text: str, limit: int = 240) -> str:
+def one_line(text: str, limit: int = 240) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -247,7 +246,7 @@ def _read_record(path: Path) -> dict | None:
         return None
 
 
-def _write_record(path: Path, record: dict) -> None:
+def write_record(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
@@ -257,152 +256,5 @@ def _write_record(path: Path, record: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-# --- running many items -------------------------------------------------------------------------------
-
-_CANCEL = None  # a worker process's cancel token (set by the pool's initializer)
-
-
-def _init_local_worker(cancel) -> None:
-    import signal
-
-    global _CANCEL
-    _CANCEL = cancel
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch's own process stops the workers through `cancel`
-
-
-def _run_local_item(job: Job, item: Item, out_dir: str) -> dict:
-    return run_item(job, item, out_dir, _CANCEL)
-
-
-class _ClusterCancel:
-    """A Dask distributed Event as the engine's cancel token, asked at most twice a second."""
-
-    def __init__(self, name: str):
-        self.name, self._asked, self._set = name, 0.0, False
-
-    def is_set(self) -> bool:
-        now = time.monotonic()
-        if not self._set and now - self._asked > 0.5:
-            from distributed import Event
-
-            self._asked = now
-            self._set = Event(self.name).is_set()
-        return self._set
-
-
-def run_cluster_item(job: Job, item: Item, out_dir: str, cancel_name: str) -> dict:
-    """The task a Dask worker runs for one file."""
-    try:
-        return run_item(job, item, out_dir, _ClusterCancel(cancel_name))
-    except Cancelled as e:
-        return _result(item, "cancelled", str(e))
-
-
-OnResult = Callable[[dict], None]
-
-
-def run_local(job: Job, items: list[Item], out_dir, workers: int | None = None,
-              on_result: OnResult | None = None, stop: threading.Event | None = None) -> list[dict]:
-    """Every item on this machine, `workers` processes (default: one per core)."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    workers = workers or os.cpu_count() or 1
-    ctx = mp.get_context("spawn")  # never fork a process that runs onnxruntime threads
-    cancel = ctx.Event()
-    results: list[dict] = []
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                               initializer=_init_local_worker, initargs=(cancel,))
-    futures = {}
-    try:
-        futures = {pool.submit(_run_local_item, job, it, str(out_dir)): it for it in items}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for f in done:
-                r = _collect(f, futures[f])
-                results.append(r)
-                if on_result:
-                    on_result(r)
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
-    except BaseException:
-        cancel.set()
-        for f in futures:
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return results
-
-
-def _collect(future, item: Item) -> dict:
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        return future.result()
-    except Cancelled as e:
-        return _result(item, "cancelled", str(e))
-    except BrokenProcessPool:
-        return _result(item, "failed", "its worker process died (out of memory, or killed)")
-
-
-def run_cluster(job: Job, items: list[Item], out_dir, address: str, on_result: OnResult | None = None,
-                stop: threading.Event | None = None) -> list[dict]:
-    """Every item on the workers of the Dask distributed scheduler at `address`. A worker that dies
-    loses nothing: the scheduler gives its files to another worker."""
-    try:
-        from distributed import Client, Event, as_completed
-    except ImportError:
-        raise AmssfxError("--cluster needs Dask distributed: pip install 'amssfx[batch]'") from None
-    try:
-        client = Client(address, timeout=10)
-    except (OSError, TimeoutError) as e:
-        raise AmssfxError(f"cannot reach the Dask scheduler at {address}: {_line(str(e), 160)}") from None
-    name = f"amssfx-batch-cancel-{secrets.token_hex(8)}"
-    cancel = Event(name, client=client)
-    results: list[dict] = []
-    futures = []
-    try:
-        futures = [client.submit(run_cluster_item, job, it, str(Path(out_dir).resolve()), name, pure=False,
-                                 key=f"amssfx-{secrets.token_hex(6)}-{k}") for k, it in enumerate(items)]
-        by_key = {f.key: it for f, it in zip(futures, items)}
-        for f in as_completed(futures):
-            try:
-                r = f.result()
-            except Exception as e:  # noqa: BLE001 - the scheduler gave up on it (workers died repeatedly)
-                r = _result(by_key[f.key], "failed", _line(f"the cluster could not run it: {type(e).__name__}: {e}"))
-            results.append(r)
-            if on_result:
-                on_result(r)
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
-    except BaseException:
-        cancel.set()
-        running = [f for f in futures if not f.done()]
-        client.cancel([f for f in running if f.status == "pending"])
-        try:  # a running file stops within a block (its outputs are discarded)
-            from distributed import wait as dwait
-            dwait(running, timeout=60)
-        except Exception:  # noqa: BLE001
-            pass
-        raise
-    finally:
-        client.close()
-    return results
-
-
-def write_summary(out_dir, job: Job, items: list[Item], results: list[dict], seconds: float) -> Path:
-    """`<outdir>/batch-summary.json`: every file's result (in input order), the counts and the job."""
-    by_input = {r["input"]: r for r in results}
-    rows = [by_input.get(it.input) or _result(it, "not run", "the batch was stopped first") for it in items]
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed", "cancelled", "not run")}
-    doc = {"job": {**job.spec(), "model_sha256": job.model_sha256}, "seconds": round(seconds, 3),
-           "counts": counts, "files": rows}
-    path = Path(out_dir) / SUMMARY_NAME
-    _write_record(path, doc)
-    return path
-
-
-__all__ = ["Job", "Item", "find_inputs", "outputs_of", "record_path", "run_item", "run_local", "run_cluster",
-           "write_summary", "AUDIO_SUFFIXES", "KINDS"]
+__all__ = ["Job", "Item", "find_inputs", "outputs_of", "record_path", "run_item", "result", "AUDIO_SUFFIXES",
+           "KINDS"]

@@ -122,7 +122,8 @@ def _preview_run(engine_path: Path, seconds: float) -> dict:
 def _batch(model: Path, files: int, seconds: float) -> dict:
     """Throughput of `amssfx batch` on this machine (the embedded default: worker processes, pool start-up
     included) in audio minutes per wall minute, with 1 worker and with one per core."""
-    from .batch import Job, find_inputs, run_local
+    from .batch import Job, find_inputs
+    from .batch_workers import run_local
     from .hashing import file_sha256
 
     res = {}

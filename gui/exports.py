@@ -93,6 +93,7 @@ class ExportsMixin:
         into stems) with the batch use case (amssfx/batch.py): worker processes, progress in files, cancel,
         resume, a summary in the output folder."""
         from amssfx import batch as bt
+        from amssfx import batch_workers as workers
         from amssfx.hashing import file_sha256
 
         if self._job is not None and self._job.is_alive():
@@ -128,12 +129,12 @@ class ExportsMixin:
 
             t0 = time.perf_counter()
             try:
-                bt.run_local(job, items, out_folder, None, on_result, stop=cancel)
+                workers.run_local(job, items, out_folder, None, on_result, stop=cancel)
             except KeyboardInterrupt:
                 pass
             except AmssfxError as e:
                 self.bridge.failed.emit(str(e))
-            summary = bt.write_summary(out_folder, job, items, results, time.perf_counter() - t0)
+            summary = workers.write_summary(out_folder, job, items, results, time.perf_counter() - t0)
             n = {s: sum(x["status"] == s for x in results) for s in ("ok", "skipped", "failed")}
             stopped = " (cancelled; unfinished files were not kept)" if cancel.is_set() else ""
             self.bridge.finished.emit(f"folder export{stopped}: {n['ok']} done, {n['skipped']} already done, "

@@ -15,7 +15,8 @@ from amssfx.player import Player, SoundDeviceOutput
 from .exports import NONFINITE, ExportsMixin
 from .mixer import StemMixer
 from .viewmodels import EditState, UndoStack
-from .widgets import ChainEditor, LachGrid, QueryBuilder, SpectrogramView, WaveView
+from .views import SpectrogramView, WaveView
+from .widgets import ChainEditor, LachGrid, QueryBuilder
 
 ENVELOPE_BINS = 2000
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)"
