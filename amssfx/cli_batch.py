@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-from .cli import UsageError, _engine, _stem_mix, build_mask
+from .cli_args import UsageError, _engine, _stem_mix, build_mask
 
 
 class _BatchProgress:

@@ -8,7 +8,7 @@ import numpy as np
 from amssfx.query import SIDES, SOURCES, STRENGTHS, Query, encode
 from amssfx.tasks import SAMPLE_RATE, make_pair
 from .augment import random_shelves
-from .render import STEMS
+from .synth import STEMS
 
 TRAIN_FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
 

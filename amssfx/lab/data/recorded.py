@@ -54,9 +54,9 @@ def _pick(rng: np.random.Generator, items):
 
 
 def _fluid(parts, song: Song, rng) -> np.ndarray:
-    from .render import _render_parts
+    from .synth import render_parts
 
-    return _render_parts(parts, song.duration_s, str(_pick(rng, soundfonts())))
+    return render_parts(parts, song.duration_s, str(_pick(rng, soundfonts())))
 
 
 def _drums(song: Song, split: str, n: int, rng) -> np.ndarray:
@@ -106,9 +106,9 @@ def _vocals(song: Song, split: str, n: int, rng) -> tuple[np.ndarray, list[Note]
     if mode == "instrumental":
         return np.zeros((2, n), np.float32), _melody(song, rng)
     if mode == "espeak":
-        from .render import _render_phrases
+        from .synth import render_phrases
 
-        return _render_phrases(song) if song.phrases else _fluid(song.parts["vocals"], song, rng), []
+        return render_phrases(song) if song.phrases else _fluid(song.parts["vocals"], song, rng), []
     if mode == "choir":
         parts = song.parts["vocals"] or []
         return (_fluid(parts, song, rng) if parts else np.zeros((2, n), np.float32)), []

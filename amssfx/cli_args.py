@@ -1,0 +1,132 @@
+"""The command lines' shared parts: the parser that fails in one line, the flags several commands take
+and their parsing (latent channels, stem mix, output), the engine, progress and report lines."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from .errors import AmssfxError, EffectChainError, MaskError, QueryError, UsageValueError
+
+USAGE_ERRORS = (QueryError, MaskError, EffectChainError, UsageValueError)
+DEFAULT_LACH_QUERY = "separate vocals, drums, bass"
+
+
+class UsageError(AmssfxError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _hl(text: str) -> tuple[int, int]:
+    try:
+        h, l = text.split(":")
+        return int(h), int(l)
+    except ValueError:
+        raise UsageError(f"latent channel {text!r} must be HEAD:LACH, e.g. 1:4") from None
+
+
+def _gain(text: str) -> tuple[int, int, float]:
+    hl, eq, g = text.partition("=")
+    if not eq:
+        raise UsageError(f"--gain {text!r} must be HEAD:LACH=GAIN, e.g. 0:2=0.5")
+    h, l = _hl(hl)
+    try:
+        return h, l, float(g)
+    except ValueError:
+        raise UsageError(f"--gain {text!r}: gain must be a number") from None
+
+
+def _stem_mix(specs):
+    from .mix import StemMix
+
+    try:
+        return StemMix.parse(specs)
+    except UsageValueError as e:
+        raise UsageError(str(e) if str(e).startswith("--mix") else f"--mix: {e}") from None
+
+
+def build_mask(shape, solos=(), mutes=(), gains=(), base=None) -> np.ndarray:
+    """The mask of --solo, --mute and --gain (over `base`, a session's mask): amssfx/mask.py."""
+    from .mask import compose
+
+    try:
+        return compose(tuple(shape), [_hl(s) for s in solos], [_hl(s) for s in mutes], [_gain(g) for g in gains], base)
+    except MaskError as e:
+        raise UsageError(f"--solo/--mute/--gain: {e}") from None
+
+
+class _Progress:
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled = label, enabled
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self._last < 0.5 and done < total):
+            return
+        self._last = now
+        pct = 100.0 * done / max(total, 1)
+        sys.stderr.write(f"\r{self.label} {pct:5.1f}%  ({now - self.t0:.1f} s)")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _engine(args, preview: bool = False):
+    from .engine import Engine
+
+    return Engine(getattr(args, "model", None), threads=getattr(args, "threads", None), preview=preview)
+
+
+def _report(rep, quiet=False) -> None:
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if rep.clipped:
+        print(f"warning: {rep.clipped} samples were above full scale and clipped by the integer output "
+              f"format; use --format wav32f to keep them", file=sys.stderr)
+    if not quiet:
+        dur = rep.frames / max(rep.sample_rate, 1)
+        print(f"wrote {rep.output} ({dur:.2f} s, {rep.channels} ch, {rep.sample_rate} Hz) in {rep.seconds:.2f} s "
+              f"({dur / max(rep.seconds, 1e-9):.1f}x real time)")
+
+
+def _add_mask_flags(p) -> None:
+    p.add_argument("--solo", action="append", default=[], metavar="H:L", help="keep only these latent channels")
+    p.add_argument("--mute", action="append", default=[], metavar="H:L", help="mute a latent channel")
+    p.add_argument("--gain", action="append", default=[], metavar="H:L=G", help="set a latent channel's gain")
+    p.add_argument("--mix", action="append", default=[], metavar="STEM=DB,...",
+                   help="stem mixer over the result: gain in dB (-60 to +12, or -inf/mute) and pan (-1 to 1) of "
+                        "vocals, drums, bass, other, e.g. 'vocals=-6,drums=+3,bass=pan:-0.5'")
+    p.add_argument("--fx", action="append", default=[], metavar="SPEC",
+                   help="effect after the model: 'reverb:room_size=0.7', JSON, or a .json file")
+
+
+def _add_model_flags(p) -> None:
+    p.add_argument("--model", help="ONNX model (default: the bundled model)")
+    p.add_argument("--threads", type=int, help="chunks processed in parallel, one core each (default: all cores)")
+
+
+AUDIO_FORMATS = ["wav16", "wav24", "wav32f", "flac16", "flac24"]
+
+
+def _add_output_flags(p, stem_file: bool = False) -> None:
+    if stem_file:
+        p.add_argument("--format", dest="format_name", choices=AUDIO_FORMATS + ["stem.mp4"],
+                       help="stem files' format (default: wav24); stem.mp4 writes one Native Instruments Stems "
+                            "file (the mix, drums, bass, other, vocals as AAC) for Traktor and Mixxx")
+    else:
+        p.add_argument("--format", dest="format_name", choices=AUDIO_FORMATS,
+                       help="output format (default: wav32f for .wav, flac24 for .flac)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--repair-nonfinite", action="store_true",
+                   help="replace NaN/Inf input samples with silence (with a warning) instead of stopping")
+    p.add_argument("--on-corrupt", choices=["stop", "skip"], default="stop",
+                   help="a block of a compressed file that cannot be decoded: stop with its position (default), "
+                        "or process the rest with that span silent and say which span it was")
