@@ -75,12 +75,8 @@ def run_local(job: Job, items: list[Item], out_dir, workers: int | None = None,
         while pending:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for f in done:
-                r = _collect(f, futures[f])
-                results.append(r)
-                if on_result:
-                    on_result(r)
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
+                _take(_collect(f, futures[f]), results, on_result, None)
+            _take(None, results, None, stop)
     except BaseException:
         cancel.set()
         for f in futures:
@@ -89,6 +85,17 @@ def run_local(job: Job, items: list[Item], out_dir, workers: int | None = None,
         raise
     pool.shutdown(wait=True)
     return results
+
+
+def _take(r: dict | None, results: list[dict], on_result: OnResult | None, stop: threading.Event | None) -> None:
+    """Keep a file's result and report it; a stop asked for by the caller (the app's Cancel) ends the run
+    as Ctrl-C does."""
+    if r is not None:
+        results.append(r)
+        if on_result:
+            on_result(r)
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
 
 
 def _collect(future, item: Item) -> dict:
@@ -127,11 +134,7 @@ def run_cluster(job: Job, items: list[Item], out_dir, address: str, on_result: O
                 r = f.result()
             except Exception as e:  # noqa: BLE001 - the scheduler gave up on it (workers died repeatedly)
                 r = result(by_key[f.key], "failed", one_line(f"the cluster could not run it: {type(e).__name__}: {e}"))
-            results.append(r)
-            if on_result:
-                on_result(r)
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
+            _take(r, results, on_result, stop)
     except BaseException:
         cancel.set()
         running = [f for f in futures if not f.done()]
