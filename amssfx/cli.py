@@ -6,7 +6,7 @@ import sys
 import time
 
 
-from .errors import AmssfxError
+from .errors import AmssfxError, UsageValueError
 
 from .cli_args import (DEFAULT_LACH_QUERY, USAGE_ERRORS, UsageError, _add_mask_flags, _add_model_flags,  # noqa: F401
                        _add_output_flags, _engine, _hl, _Parser, _Progress, _report, _stem_mix, build_mask)
@@ -28,6 +28,8 @@ def cmd_process(args) -> int:
         r = replace(r, chain=[e for f in args.fx for e in parse_fx(f)])
     if args.mix:
         r = replace(r, mix=_stem_mix(args.mix))
+    if args.start is not None or args.end is not None or args.region:
+        r = replace(r, regions=_regions(args.start, args.end, args.region))
     args.model = r.model_path
     engine = _engine(args)
     if args.solo or args.mute or args.gain:  # flags over the session's mask; its app controls no longer apply
@@ -39,6 +41,29 @@ def cmd_process(args) -> int:
                     progress=_Progress("processing", not args.quiet), corrupt=args.on_corrupt)
     _report(rep, args.quiet)
     return 0
+
+
+def _regions(start, end, spans=()):
+    """--start/--end (one region) or --region A-B (repeatable), in seconds."""
+    from .regions import Regions
+
+    try:
+        if spans:
+            if start is not None or end is not None:
+                raise UsageError("give --start/--end or --region, not both")
+            pairs = []
+            for text in spans:
+                a, dash, b = text.partition("-")
+                if not dash:
+                    raise UsageError(f"--region {text!r} must be START-END in seconds, e.g. 30-45.5")
+                try:
+                    pairs.append((float(a), float(b)))
+                except ValueError:
+                    raise UsageError(f"--region {text!r}: START and END must be numbers of seconds") from None
+            return Regions.make(pairs)
+        return Regions.parse(start, end)
+    except UsageValueError as e:
+        raise UsageError(f"--start/--end/--region: {e}") from None
 
 
 def cmd_lach(args) -> int:
@@ -103,7 +128,21 @@ def cmd_play(args) -> int:
     chain = [e for f in args.fx for e in parse_fx(f)]
     mask = build_mask(engine.mask_shape, args.solo, args.mute, args.gain)
     params = engine.params(args.query, mask, mix=_stem_mix(args.mix) if args.mix else None)
-    stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device)
+    from .audio_io import probe
+
+    dur = probe(args.input).duration_seconds
+    if args.start is not None and not 0 <= args.start < dur:
+        raise UsageError(f"--start {args.start:g}: must be from 0 to the file's end ({dur:.1f} s)")
+    regions = _regions(None, None, args.region) if args.region else None
+
+    def show(pos: float, total: float) -> None:
+        sys.stderr.write(f"\r{int(pos // 60)}:{pos % 60:04.1f} / {int(total // 60)}:{total % 60:04.1f}")
+        sys.stderr.flush()
+
+    stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device,
+                      start_seconds=args.start or 0.0, regions=regions, position=None if args.quiet else show)
+    if not args.quiet:
+        sys.stderr.write("\n")
     for w in stats.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"played {stats.seconds_played:.2f} s")
@@ -139,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--query", "-q")
     s.add_argument("-o", "--output")
     s.add_argument("--session", help="a recipe (.amssfx.json) to reproduce; flags override it")
+    s.add_argument("--start", type=float, metavar="SECONDS", help="edit only from here (the rest is the input as is)")
+    s.add_argument("--end", type=float, metavar="SECONDS", help="edit only up to here")
+    s.add_argument("--region", action="append", default=[], metavar="START-END",
+                   help="edit only this time range, in seconds (repeatable); 10 ms fades inside each edge")
     s.add_argument("--quiet", action="store_true")
     _add_mask_flags(s)
     _add_model_flags(s)
@@ -188,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input")
     s.add_argument("--query", "-q", required=True)
     s.add_argument("--duration", type=float, help="seconds to play (default: the whole file)")
+    s.add_argument("--start", type=float, metavar="SECONDS", help="start playing here (default: the beginning)")
+    s.add_argument("--region", action="append", default=[], metavar="START-END",
+                   help="hear the edit only in this time range, in seconds (repeatable), as process --region")
     s.add_argument("--device", help="sounddevice output device name or index")
+    s.add_argument("--quiet", action="store_true", help="no position line while playing")
     _add_mask_flags(s)
     _add_model_flags(s)
     s.set_defaults(fn=cmd_play)

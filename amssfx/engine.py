@@ -19,6 +19,7 @@ from .errors import Cancelled, QueryError, UsageValueError
 from .mix import STEM_QUERIES, StemMix
 from .model_runtime import DEFAULT_MODEL, OnnxModel
 from .query import Query, parse
+from .regions import Regions
 from .resample import StreamResampler
 
 MODEL_RATE = 44100
@@ -251,26 +252,34 @@ class Engine:
     def process_file(self, in_path, out_path, params: RenderParams, chain=None, format_name: str | None = None,
                      force: bool = False, nonfinite: str = "error",
                      progress: Callable[[int, int], None] | None = None,
-                     cancel: threading.Event | None = None, corrupt: str = "stop") -> Report:
+                     cancel: threading.Event | None = None, corrupt: str = "stop",
+                     regions: Regions | None = None) -> Report:
         """Stream a file through the engine into `out_path` (atomic, never over the input).
-        corrupt: 'stop' at a block that cannot be decoded, or 'skip' it (silent, with a warning)."""
+        corrupt: 'stop' at a block that cannot be decoded, or 'skip' it (silent, with a warning).
+        regions: edit only inside these time ranges; elsewhere the output is the input (regions.py)."""
         t0 = time.perf_counter()
         reader = AudioReader(in_path, nonfinite, corrupt)
         info = reader.info
         writer = AtomicWriter(out_path, info.sample_rate, info.channels, format_name, force, protect=(in_path,))
         stream = self.stream(info.sample_rate, info.channels, params, chain)
+        blend = regions.aligner(info.sample_rate) if regions is not None else None
         done = 0
         with writer:
             for block in reader.blocks(READ_BLOCK):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("cancelled; no output was written")
-                writer.write(stream.process(block))
+                y = stream.process(block)
+                if blend is not None:
+                    blend.read(block)
+                    y = blend.blend(y)
+                writer.write(y)
                 done += block.shape[1]
                 if progress:
                     progress(done, info.frames)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled; no output was written")
-            writer.write(stream.flush())
+            y = stream.flush()
+            writer.write(blend.blend(y) if blend is not None else y)
         return Report(Path(out_path), writer.frames, info.sample_rate, info.channels, time.perf_counter() - t0,
                       writer.clipped, reader.warnings + stream.warnings)
 

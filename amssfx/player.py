@@ -14,7 +14,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .audio_io import AudioReader
 from .devices import AudioOutput, FakeOutput, SoundDeviceOutput
 from .engine import Engine, RenderParams, Stream
 from .errors import DeviceError
+from .regions import Regions
 from .resample import StreamResampler
 from .ring import RingBuffer
 
@@ -68,6 +69,7 @@ class _Pipeline:
     t_start: float | None = None   # when it started, until its first audio (the restart cost)
     xfade_at: int | None = None    # ring position it replaces the queued audio from (a change or seek)
     seek: bool = False             # it starts at a sought position
+    y_src: int = 0                 # source frame of the stream's next output frame (preroll included)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Snapshot:
     chain: tuple = ()
     mode: str = "processed"
     loop: tuple[int, int] | None = None  # source frames [start, end)
+    regions: Regions | None = None  # the edit only inside these (the input elsewhere)
 
 
 class Player:
@@ -230,7 +233,8 @@ class Player:
         return _Pipeline(snap, stream, StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
                          StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
                          self.reader.blocks(self.block, start=source_pos - preroll), source_pos - preroll, preroll,
-                         source_pos, np.zeros((info.channels, 0), np.float32), t_start=time.perf_counter())
+                         source_pos, np.zeros((info.channels, 0), np.float32), t_start=time.perf_counter(),
+                         y_src=source_pos - preroll)
 
     def _collect_meters(self, p: _Pipeline) -> None:
         for frame, energy in p.stream.take_meters():
@@ -259,6 +263,9 @@ class Player:
             self._collect_meters(p)
             n = y.shape[1]
             orig, p.orig = p.orig[:, :n], p.orig[:, n:]
+            if p.snap.regions is not None:
+                y = p.snap.regions.blend(y, orig, p.y_src, self.info.sample_rate)
+            p.y_src += n
             mode = p.snap.mode
             if mode == "original":
                 y = orig
@@ -403,20 +410,29 @@ class Player:
 
 
 def play_file(engine: Engine, path, params: RenderParams, chain=None, duration: float | None = None,
-              device=None) -> PlayStats:
-    """Headless preview (the CLI's `play`): play, wait, stop, report."""
+              device=None, start_seconds: float = 0.0, regions: Regions | None = None,
+              position: Callable[[float, float], None] | None = None) -> PlayStats:
+    """Headless preview (the CLI's `play`): play from `start_seconds`, wait, stop, report; `position`
+    is called with (seconds heard, duration) about four times a second."""
     out = device if device is not None and not isinstance(device, (str, int)) else None
-    player = Player(engine, path, params, chain, device=out or SoundDeviceOutput(None, 2, device=device))
+    dev = out or SoundDeviceOutput(None, 2, device=device)
+    info = AudioReader(path).info
+    player = Player(engine, path, params, chain, device=dev, start_frame=int(start_seconds * info.sample_rate))
+    if regions is not None:
+        player.update(regions=regions)
     with interpreter_tuned():
         player.start()
-        limit = duration if duration is not None else player.info.duration_seconds + 1.0
-        t0 = time.perf_counter()
+        limit = duration if duration is not None else info.duration_seconds - start_seconds + 1.0
+        t0 = last = time.perf_counter()
         try:
             while time.perf_counter() - t0 < limit and not player.finished.is_set():
                 err = player.device_error()
                 if err is not None:
                     raise err if isinstance(err, DeviceError) else DeviceError(str(err))
                 time.sleep(0.02)
+                if position is not None and time.perf_counter() - last >= 0.25:
+                    last = time.perf_counter()
+                    position(player.position_frames() / info.sample_rate, info.duration_seconds)
         finally:
             player.stop()
     player.stats.warnings += player.reader.warnings

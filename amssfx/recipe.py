@@ -16,6 +16,7 @@ from .engine import Engine, RenderParams, Report
 from .errors import AmssfxError, AudioWriteError, Cancelled, SessionError
 from .hashing import file_sha256
 from .mix import StemMix
+from .regions import Regions
 
 Progress = Callable[[int, int], None]
 
@@ -35,6 +36,7 @@ class Recipe:
     output_format: str | None = None
     grid: dict | None = None
     mix: StemMix | None = None  # the stem mixer over the result (None: all stems at unity)
+    regions: Regions | None = None  # edit only these time ranges (None: the whole file)
 
     def but(self, **changes) -> "Recipe":
         """A copy with some fields changed (None leaves a field as it is)."""
@@ -48,7 +50,8 @@ def load(path) -> Recipe:
     """The recipe of a session file or sidecar (validated: sessions.py)."""
     s = sess.load(path)
     return Recipe(s.input, s.query, s.mask, s.direct_gain, list(s.chain), s.model_path, s.model_sha256,
-                  s.output, s.output_format, s.grid, StemMix.from_dict(s.mix) if s.mix else None)
+                  s.output, s.output_format, s.grid, StemMix.from_dict(s.mix) if s.mix else None,
+                  Regions.from_list(s.regions) if s.regions else None)
 
 
 def session_of(recipe: Recipe, engine: Engine, output: str | Path | None = None) -> sess.Session:
@@ -58,7 +61,8 @@ def session_of(recipe: Recipe, engine: Engine, output: str | Path | None = None)
     return sess.Session(str(Path(recipe.input).resolve()), recipe.query, mask, float(recipe.direct_gain),
                         list(recipe.chain), str(Path(engine.model.path).resolve()), file_sha256(engine.model.path),
                         str(Path(out).resolve()) if out else None, recipe.output_format, recipe.grid,
-                        recipe.mix.to_dict() if recipe.mix and not recipe.mix.unity else None)
+                        recipe.mix.to_dict() if recipe.mix and not recipe.mix.unity else None,
+                        recipe.regions.to_list() if recipe.regions else None)
 
 
 def save(recipe: Recipe, engine: Engine, path) -> Path:
@@ -87,7 +91,7 @@ def render(recipe: Recipe, engine: Engine, force: bool = False, nonfinite: str =
     check_model(recipe, engine)
     rep = engine.process_file(recipe.input, recipe.output, recipe.params(engine), recipe.chain,
                               recipe.output_format, force, nonfinite, progress=progress, cancel=cancel,
-                              corrupt=corrupt)
+                              corrupt=corrupt, regions=recipe.regions)
     sidecar = sess.sidecar_path(recipe.output)
     try:
         session_of(recipe, engine).save(sidecar)

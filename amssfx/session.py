@@ -32,6 +32,8 @@ class Session:
     grid: dict | None = None
     # The stem mixer ({stem: {"gain_db": dB or null for -inf, "pan": -1..1}}, touched stems only): mix.py.
     mix: dict | None = None
+    # Edit only these time ranges ([[start, end or null], ...] in seconds): regions.py.
+    regions: list | None = None
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
@@ -51,7 +53,7 @@ class Session:
 _FIELDS = {"input": str, "query": str, "mask": (list, type(None)), "direct_gain": (int, float),
            "chain": list, "model_path": (str, type(None)), "model_sha256": (str, type(None)),
            "output": (str, type(None)), "output_format": (str, type(None)), "grid": (dict, type(None)),
-           "mix": (dict, type(None))}
+           "mix": (dict, type(None)), "regions": (list, type(None))}
 
 
 def _check_grid(grid: dict, mask) -> dict:
@@ -134,6 +136,14 @@ def from_dict(d) -> Session:
             body["mix"] = StemMix.from_dict(body["mix"]).to_dict()
         except UsageValueError as e:
             raise SessionError(f"session mix: {e}") from None
+    if body.get("regions") is not None:
+        from .errors import UsageValueError
+        from .regions import Regions
+
+        try:
+            body["regions"] = Regions.from_list(body["regions"]).to_list()
+        except UsageValueError as e:
+            raise SessionError(f"session regions: {e}") from None
     sha = body.get("model_sha256")
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
         raise SessionError("session model_sha256 must be 64 lower-case hex digits")

@@ -148,7 +148,7 @@ class ExportsMixin:
         """What the app renders now, as a recipe (the same use cases as the CLI and the API)."""
         return rc.Recipe(str(self.path), self.query.current_text(), self.grid.state.mask().tolist(), 1.0,
                          self.current_chain(), str(self.engine.model.path), grid=self.grid.state.to_grid(),
-                         mix=None if self.mixer.mix.unity else self.mixer.mix)
+                         mix=None if self.mixer.mix.unity else self.mixer.mix, regions=self.current_regions())
 
     def _progress(self, done: int, total: int) -> None:
         self.progress_bar.setMaximum(max(total, 1))
@@ -196,7 +196,20 @@ class ExportsMixin:
         self.chain.state.effects = list(s.chain)
         self.chain.sync()
         self.mixer.set_mix(s.mix)
+        self._pending_region = None
+        self._session_regions = s.regions if s.regions and len(s.regions.spans) > 1 else None
+        if s.regions:  # the first region is shown on the input waveform and edited there
+            a, b = s.regions.spans[0]
+            end = self.info.duration_seconds if self.info is not None else a + 1.0
+            self._pending_region = (a, b if b != float("inf") else end)  # for the file the session opens
+            self.wave_in.region.setRegion(self._pending_region)
+            if self._session_regions is not None:
+                self._error(f"this session edits {len(s.regions.spans)} regions ({s.regions.describe()}); the app "
+                            f"shows the first; moving it keeps only the region shown")
+        self.region_box.setChecked(bool(s.regions))
         self._edited("load session")
         if self.path is None or Path(s.input).resolve() != self.path.resolve():
             self.open_file(s.input)
+        else:
+            self._pending_region = None
         return True

@@ -167,7 +167,12 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         stop.clicked.connect(self.stop)
         self.loop_box = QtWidgets.QCheckBox("loop")
         self.loop_box.toggled.connect(self._loop_toggled)
-        self.wave_in.region.sigRegionChangeFinished.connect(lambda *_: self._loop_toggled(self.loop_box.isChecked()))
+        self.region_box = QtWidgets.QCheckBox("edit only the region")
+        self.region_box.setToolTip("The query, channels, mixer and effects apply inside the loop region only (10 ms "
+                                   "fades inside its edges); outside it the song stays as it is. Kept in exports "
+                                   "and sessions.")
+        self.region_box.toggled.connect(self._region_toggled)
+        self.wave_in.region.sigRegionChangeFinished.connect(lambda *_: self._region_moved())
         self.ab = {}
         for key, label in (("original", "A original"), ("processed", "B processed"), ("difference", "Δ difference")):
             b = QtWidgets.QRadioButton(label)
@@ -175,7 +180,7 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
             self.ab[key] = b
         self.ab["processed"].setChecked(True)
         self.pos_label = QtWidgets.QLabel("0:00.0 / 0:00.0")
-        for w in (self.play_button, stop, self.loop_box, *self.ab.values()):
+        for w in (self.play_button, stop, self.loop_box, self.region_box, *self.ab.values()):
             row.addWidget(w)
         row.addStretch(1)
         row.addWidget(self.pos_label)
@@ -270,7 +275,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         t = env[0]
         self._out_env = (t, np.zeros_like(env[1]), np.zeros_like(env[2]))
         self.wave_out.set_envelope(*self._out_env)
-        self.wave_in.region.setRegion([0, min(10.0, info.duration_seconds)])
+        pending, self._pending_region = getattr(self, "_pending_region", None), None  # a session's region
+        self.wave_in.region.setRegion(pending if pending else [0, min(10.0, info.duration_seconds)])
         self.spec_in.clear_view()  # the previous song's columns go
         self.spec_out.clear_view()
         self.setWindowTitle(f"amssfx — {self.path.name}")
@@ -345,7 +351,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
     def _push_to_player(self) -> None:
         if self.player is not None:
             try:
-                self.player.update(params=self.current_params(), chain=self.current_chain(), mode=self.mode)
+                self.player.update(params=self.current_params(), chain=self.current_chain(), mode=self.mode,
+                                   regions=self.current_regions())
             except AmssfxError as e:
                 self._error(str(e))
 
@@ -353,10 +360,33 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         self.mode = mode
         self._push_to_player()
 
+    def _region_moved(self) -> None:
+        self._loop_toggled(self.loop_box.isChecked())
+        if self.region_box.isChecked():
+            self._push_to_player()
+
+    def _region_toggled(self, on: bool) -> None:
+        self.wave_in.region.setVisible(on or self.loop_box.isChecked())
+        self._push_to_player()
+
+    def current_regions(self):
+        """The edit's region (the loop selection) when 'edit only the region' is ticked, else None."""
+        from amssfx.regions import Regions
+
+        if not self.region_box.isChecked() or self.info is None:
+            return None
+        a, b = self.wave_in.region.getRegion()
+        kept = getattr(self, "_session_regions", None)  # a session's several regions, while the first is untouched
+        if kept is not None and abs(kept.spans[0][0] - a) < 1e-6 and \
+                abs(min(kept.spans[0][1], self.info.duration_seconds) - b) < 1e-6:
+            return kept
+        a, b = max(0.0, a), min(b, self.info.duration_seconds)
+        return Regions.make([(a, b)]) if b > a else None
+
     def _loop_toggled(self, on: bool) -> None:
         """The loop region is shown (and its edges can be dragged) whenever loop is ticked, playing
         or not; the player takes it when it plays."""
-        self.wave_in.region.setVisible(on)
+        self.wave_in.region.setVisible(on or self.region_box.isChecked())
         if self.player is None or self.info is None:
             return
         a, b = self.wave_in.region.getRegion()
@@ -386,7 +416,7 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
             device = self.device_factory()
             self.player = Player(self.engine, self.path, self.current_params(), self.current_chain(), device=device,
                                  start_frame=self.position, nonfinite=NONFINITE)
-            self.player.update(mode=self.mode)
+            self.player.update(mode=self.mode, regions=self.current_regions())
             if self.loop_box.isChecked():
                 self._loop_toggled(True)
             self.player.start(wait=False)

@@ -483,3 +483,30 @@ print("signals", received, "job alive", w._job.is_alive())
     for p in left:  # whatever finished before the signal is whole
         if p.suffix == ".wav":
             assert sf.info(p).frames == 4 * len(audio)
+
+
+def test_edit_only_the_region_preview_export_and_session(window, qtbot, tmp_path):
+    import soundfile as sf
+
+    w = window
+    w.query.set_text("mute drums", emit=True)
+    w.wave_in.region.setRegion((5.0, 8.0))
+    w.region_box.setChecked(True)
+    assert w.wave_in.region.isVisible()
+    assert w.current_regions().spans == ((5.0, 8.0),)
+    w.play()
+    qtbot.waitUntil(lambda: w.player is not None, timeout=3000)
+    assert w.player.snapshot.regions.spans == ((5.0, 8.0),)  # the preview hears the region edit
+    w.pause()
+    t = w.export(tmp_path / "r", "wav32f", mix=True, stems=())
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=60000)
+    x, sr = sf.read(w.path, dtype="float32")
+    y, _ = sf.read(tmp_path / "r" / "demo_processed.wav", dtype="float32")
+    np.testing.assert_array_equal(y[: 5 * sr], x[: 5 * sr])  # outside the region: the input, sample for sample
+    np.testing.assert_array_equal(y[8 * sr:], x[8 * sr:])
+    assert np.abs(y[6 * sr: 7 * sr] - x[6 * sr: 7 * sr]).max() > 0  # inside: the edit
+    w.save_session(tmp_path / "r.json")
+    w.region_box.setChecked(False)
+    w.wave_in.region.setRegion((0.0, 2.0))
+    assert w.load_session(tmp_path / "r.json")
+    assert w.region_box.isChecked() and w.current_regions().spans == ((5.0, 8.0),)

@@ -117,6 +117,21 @@ def test_cli_play_reports_underruns(jack, tiny_model, demo_path):
     assert r.stdout.strip().splitlines()[-1] == "underruns: 0"
 
 
+def test_cli_play_starts_where_asked_and_shows_the_position(jack, tiny_model, demo_path):
+    import re
+
+    from conftest import run_cli
+
+    r = run_cli("play", demo_path, "--query", "mute vocals", "--duration", "3", "--start", "20", "--region", "21-22",
+                "--model", tiny_model[1])
+    assert r.returncode == 0, r.stderr
+    shown = [60 * int(m) + float(s) for m, s in re.findall(r"(\d+):(\d\d\.\d) / 0:30\.0", r.stderr)]
+    assert len(shown) >= 5, r.stderr
+    assert 20.0 <= shown[0] < 21.0 and 21.5 < shown[-1] <= 23.5, shown
+    assert all(b >= a for a, b in zip(shown, shown[1:]))
+    assert run_cli("play", demo_path, "--query", "mute vocals", "--start", "31", "--model", tiny_model[1]).returncode == 2
+
+
 def test_cli_play_without_device_is_a_clean_error(tiny_model, demo_path):
     from conftest import run_cli
 
