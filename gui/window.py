@@ -15,7 +15,7 @@ from amssfx.player import Player, SoundDeviceOutput
 from .exports import NONFINITE, ExportsMixin
 from .mixer import StemMixer
 from .viewmodels import EditState, UndoStack
-from .views import SpectrogramView, WaveView
+from .views import Overview, SpectrogramView, WaveView
 from .widgets import ChainEditor, LachGrid, QueryBuilder
 
 ENVELOPE_BINS = 2000
@@ -25,33 +25,22 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)"
 class Bridge(QtCore.QObject):
     """Signals that worker threads emit; Qt delivers them on the GUI thread."""
 
-    loaded = QtCore.pyqtSignal(object, object)  # info, (t, lo, hi)
+    loaded = QtCore.pyqtSignal(object, object)  # info, ((t, lo, hi), spectrogram)
     failed = QtCore.pyqtSignal(str)
     progress = QtCore.pyqtSignal(int, int)
     finished = QtCore.pyqtSignal(str)
 
 
-def envelope(path, bins: int = ENVELOPE_BINS, cancel: threading.Event | None = None):
-    """(info, (t, lo, hi)): a min/max overview computed block by block."""
+def overview(path, cancel: threading.Event | None = None):
+    """(info, ((t, lo, hi), spectrogram)): the waveform overview and the whole-file spectrogram, computed
+    block by block in the load worker (views.Overview)."""
     r = AudioReader(path, nonfinite=NONFINITE)
-    info = r.info
-    per = max(1, info.frames // bins)
-    lo, hi = [], []
-    rest = np.zeros(0, np.float32)
+    ov = Overview(r.info.frames, r.info.sample_rate, ENVELOPE_BINS)
     for block in r.blocks(1 << 16):
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        x = np.concatenate([rest, block.mean(0)])
-        k = len(x) // per
-        if k:
-            v = x[: k * per].reshape(k, per)
-            lo.append(v.min(1))
-            hi.append(v.max(1))
-        rest = x[k * per:]
-    lo = np.concatenate(lo) if lo else np.zeros(1, np.float32)
-    hi = np.concatenate(hi) if hi else np.zeros(1, np.float32)
-    t = np.arange(len(lo)) * per / info.sample_rate
-    return info, (t, lo, hi)
+        ov.feed(block)
+    return r.info, ov.result()
 
 
 class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
@@ -105,6 +94,9 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         views.addWidget(self.spec_in, 0, 1)
         views.addWidget(self.wave_out, 1, 0)
         views.addWidget(self.spec_out, 1, 1)
+        # The spectrograms show the time span of the waveform beside them (zoomed and scrolled with it).
+        for wave, spec in ((self.wave_in, self.spec_in), (self.wave_out, self.spec_out)):
+            wave.sigXRangeChanged.connect(lambda _vb, r, spec=spec: spec.setXRange(*r, padding=0))
         views.setColumnStretch(0, 3)
         views.setColumnStretch(1, 1)
         root.addLayout(views)
@@ -259,8 +251,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
 
         def run():
             try:
-                info, env = envelope(path, cancel=cancel)
-                self.bridge.loaded.emit(info, env)
+                info, views = overview(path, cancel=cancel)
+                self.bridge.loaded.emit(info, views)
             except Cancelled:
                 pass
             except AmssfxError as e:
@@ -268,7 +260,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
 
         threading.Thread(target=run, daemon=True, name="load").start()
 
-    def _loaded(self, info, env) -> None:
+    def _loaded(self, info, views) -> None:
+        env, spec = views
         self.path, self.info = Path(info.path), info
         self.position = 0
         self.wave_in.set_envelope(*env)
@@ -277,8 +270,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         self.wave_out.set_envelope(*self._out_env)
         pending, self._pending_region = getattr(self, "_pending_region", None), None  # a session's region
         self.wave_in.region.setRegion(pending if pending else [0, min(10.0, info.duration_seconds)])
-        self.spec_in.clear_view()  # the previous song's columns go
-        self.spec_out.clear_view()
+        self.spec_in.set_file(info.frames, info.sample_rate, spec)  # this song's, the previous one's gone
+        self.spec_out.set_file(info.frames, info.sample_rate)
         self.setWindowTitle(f"amssfx — {self.path.name}")
         for w in info.warnings:
             self._error(w)
@@ -474,8 +467,8 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
         pos = self.position_seconds()
         dur = self.info.duration_seconds if self.info else 0.0
         self.pos_label.setText(f"{int(pos // 60)}:{pos % 60:04.1f} / {int(dur // 60)}:{dur % 60:04.1f}")
-        self.wave_in.playhead.setValue(pos)
-        self.wave_out.playhead.setValue(pos)
+        for view in (self.wave_in, self.wave_out, self.spec_in, self.spec_out):
+            view.playhead.setValue(pos)
         self.status_underruns.setText(f"underruns: {self.underruns()}")
 
     def _update_views(self, p: Player) -> None:
@@ -489,8 +482,7 @@ class MainWindow(ExportsMixin, QtWidgets.QMainWindow):
             np.minimum.at(lo, b, mono)
             np.maximum.at(hi, b, mono)
             self.wave_out.set_envelope(t, lo, hi)
-            self.spec_out.push(frames)
-            self.spec_in.push(original)
+            self.spec_out.fill(frames, src)
         self._last_read = rp
 
     # ---- messages -------------------------------------------------------------------------------

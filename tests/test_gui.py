@@ -311,14 +311,14 @@ def test_a_session_with_a_solo_comes_back_as_a_solo(window, tmp_path):
     assert st.gain[0, 1] == 0.5 and w.grid.cells[(1, 0)][0].isChecked()
 
 
-def test_spectrograms_start_blank_for_a_newly_opened_file(window, qtbot, demo_path):
+def test_the_output_spectrogram_starts_blank_for_a_newly_opened_file(window, qtbot, demo_path):
     w = window
-    w.spec_in.push(np.random.default_rng(0).standard_normal((2048, 2)).astype(np.float32))
-    assert w.spec_in.data.max() > -100
+    w.spec_out.data[:] = 0.0  # as if played
     w.info = None
     w.open_file(str(demo_path))
     qtbot.waitUntil(lambda: w.info is not None, timeout=10000)
-    assert w.spec_in.data.max() == -100 and w.spec_out.data.max() == -100
+    assert w.spec_out.data.max() == -100  # nothing of the previous playback
+    assert (w.spec_in.data.max(1) > -60).all()  # the input's, every column, for this file
     assert w.spec_in.getPlotItem().getAxis("left").isVisible()  # a frequency axis
 
 
@@ -510,3 +510,31 @@ def test_edit_only_the_region_preview_export_and_session(window, qtbot, tmp_path
     w.wave_in.region.setRegion((0.0, 2.0))
     assert w.load_session(tmp_path / "r.json")
     assert w.region_box.isChecked() and w.current_regions().spans == ((5.0, 8.0),)
+
+
+def test_whole_file_spectrograms_follow_the_file_and_the_playback(window, qtbot, tmp_path):
+    import soundfile as sf
+
+    from amssfx.gui.views import column_centers
+
+    w = window
+    cols = len(column_centers(w.info.frames))
+    assert w.spec_in.data.shape[0] == cols and (w.spec_in.data.max(1) > -60).all()  # the whole file, computed on load
+    assert (w.spec_out.data == -100).all()  # the output's fills in as it plays
+    w.play()
+    qtbot.waitUntil(lambda: w.position_seconds() > 3.0, timeout=10000)
+    w.pause()
+    filled = np.flatnonzero((w.spec_out.data > -100).any(1))
+    assert len(filled) > 10 and filled[0] <= 2
+    assert np.array_equal(filled, np.arange(filled[0], filled[-1] + 1))  # no gaps while it played on
+    w.wave_in.setXRange(10, 12, padding=0)
+    qtbot.wait(50)
+    lo, hi = w.spec_in.getPlotItem().vb.viewRange()[0]
+    assert abs(lo - 10) < 0.05 and abs(hi - 12) < 0.05  # zoomed with the waveform
+    # Another file: its own spectrogram, computed in the load worker.
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(np.arange(44100 * 4) * 2 * np.pi * 1000 / 44100)), 44100)
+    w.open_file(str(tmp_path / "tone.wav"))
+    qtbot.waitUntil(lambda: w.info.frames == 44100 * 4, timeout=10000)
+    assert w.spec_in.data.shape[0] == len(column_centers(44100 * 4))
+    peak_bin = int(np.median(w.spec_in.data.argmax(1)))
+    assert abs(peak_bin * 44100 / 512 - 1000) < 100  # the 1 kHz tone
