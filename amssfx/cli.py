@@ -135,14 +135,19 @@ def cmd_play(args) -> int:
         raise UsageError(f"--start {args.start:g}: must be from 0 to the file's end ({dur:.1f} s)")
     regions = _regions(None, None, args.region) if args.region else None
 
+    shown = []
+
     def show(pos: float, total: float) -> None:
+        shown.append(pos)
         sys.stderr.write(f"\r{int(pos // 60)}:{pos % 60:04.1f} / {int(total // 60)}:{total % 60:04.1f}")
         sys.stderr.flush()
 
-    stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device,
-                      start_seconds=args.start or 0.0, regions=regions, position=None if args.quiet else show)
-    if not args.quiet:
-        sys.stderr.write("\n")
+    try:
+        stats = play_file(engine, args.input, params, chain, duration=args.duration, device=args.device,
+                          start_seconds=args.start or 0.0, regions=regions, position=None if args.quiet else show)
+    finally:
+        if shown:
+            sys.stderr.write("\n")  # the position line ends before a report or an error
     for w in stats.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"played {stats.seconds_played:.2f} s")

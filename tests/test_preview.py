@@ -148,7 +148,7 @@ def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
     play = None
     try:
         play = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "play", str(demo_path), "--query", "mute vocals",
-                                 "--duration", "25", "--model", str(tiny_model[1])],
+                                 "--duration", "25", "--model", str(tiny_model[1]), "--quiet"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         time.sleep(4.0)
         server.kill()
