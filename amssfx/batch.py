@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import AmssfxError, Cancelled, UsageValueError
+from .recipe import STEM_FILE_FORMAT
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 RECORD_DIR = ".amssfx-batch"
 RECORD_SCHEMA = "amssfx.batch-item"
 SUMMARY_NAME = "batch-summary.json"
 KINDS = ("process", "stems")
-STEM_FILE = "stem.mp4"
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def outputs_of(job: Job, item: Item, out_dir) -> list[Path]:
     if job.kind == "process":
         fmt = job.format_name or "wav32f"
         return [base.with_name(base.name + "." + OUTPUT_FORMATS[fmt][0].lower())]
-    if job.format_name == STEM_FILE:
+    if job.format_name == STEM_FILE_FORMAT:
         return [base.with_name(base.name + ".stem.mp4")]
     fmt = job.format_name or "wav24"
     names = (["processed"] if job.query else []) + [n for n, _ in DEFAULT_STEMS]
@@ -214,7 +214,7 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         if job.kind == "process":
             rc.render(recipe.but(output=str(targets[0]), output_format=job.format_name or "wav32f"), engine,
                       force, job.nonfinite, cancel=cancel, corrupt=job.corrupt)
-        elif job.format_name == STEM_FILE:
+        elif job.format_name == STEM_FILE_FORMAT:
             rc.render_stem_file(item.input, engine, targets[0], force, job.nonfinite, cancel=cancel,
                                 corrupt=job.corrupt)
         else:

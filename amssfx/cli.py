@@ -98,14 +98,14 @@ def _stem_file(args, engine) -> int:
     from pathlib import Path
 
     from . import recipe as rc
-    from .stems import sanitize
+    from .stems import stem_file_path
 
     if args.query or args.solo or args.no_defaults:
         raise UsageError("stems --format stem.mp4 holds the mix and its four stems; --query, --solo and "
                          "--no-defaults do not apply")
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":  # a folder: <folder>/<input name>.stem.mp4
-        out = out / f"{sanitize(Path(args.input).stem)}.stem.mp4"
+        out = stem_file_path(args.input, out)
     t0 = time.perf_counter()
     rc.render_stem_file(args.input, engine, out, args.force, "repair" if args.repair_nonfinite else "error",
                         progress=_Progress("stems", not args.quiet), corrupt=args.on_corrupt)

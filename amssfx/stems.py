@@ -50,6 +50,11 @@ def stem_path(in_path, out_dir, name: str, format_name: str) -> Path:
     return Path(out_dir) / f"{sanitize(Path(in_path).stem)}_{name}.{ext}"
 
 
+def stem_file_path(in_path, out_dir) -> Path:
+    """Where a DJ stem file of `in_path` goes: `<out_dir>/<input stem>.stem.mp4`."""
+    return Path(out_dir) / f"{sanitize(Path(in_path).stem)}.stem.mp4"
+
+
 def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_name: str = "wav24",
                  force: bool = False, progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, nonfinite: str = "error",
@@ -78,4 +83,4 @@ def export_stems(engine: Engine, in_path, out_dir, jobs: list[StemJob], format_n
     return reports
 
 
-__all__ = ["DEFAULT_STEMS", "sanitize", "stem_path", "plan_stems", "export_stems", "StemJob"]
+__all__ = ["DEFAULT_STEMS", "sanitize", "stem_path", "stem_file_path", "plan_stems", "export_stems", "StemJob"]

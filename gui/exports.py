@@ -12,7 +12,7 @@ from amssfx import recipe as rc
 from amssfx import session as sess
 from amssfx.engine import Engine
 from amssfx.errors import AmssfxError, Cancelled
-from amssfx.stems import sanitize
+from amssfx.stems import stem_file_path
 
 from .export_dialogs import ExportDialog, FolderExportDialog
 from .viewmodels import LachGridState
@@ -61,7 +61,7 @@ class ExportsMixin:
         def run():
             try:
                 if format_name == rc.STEM_FILE_FORMAT:
-                    out = Path(folder) / f"{sanitize(Path(recipe.input).stem)}.stem.mp4"
+                    out = stem_file_path(recipe.input, folder)
                     rc.render_stem_file(recipe.input, eng, out, force, NONFINITE, progress=self.bridge.progress.emit,
                                         cancel=cancel)
                 else:
