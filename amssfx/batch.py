@@ -16,11 +16,11 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import AmssfxError, Cancelled, UsageValueError
-from .recipe import STEM_FILE_FORMAT
+from .recipe import STEM_FILE_FORMAT, Recipe
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 RECORD_DIR = ".amssfx-batch"
@@ -31,26 +31,45 @@ KINDS = ("process", "stems")
 
 @dataclass(frozen=True)
 class Job:
-    """What is done to every file: `process` (one output per file) or `stems` (a folder of stems per
-    file, or one .stem.mp4 with format 'stem.mp4')."""
+    """What is done to every file: `process` (one output per file: the recipe rendered) or `stems` (a
+    folder of stems per file, with the recipe's processed mix if it has a query, or one .stem.mp4 with
+    format 'stem.mp4'). The recipe is the one the CLI, the app and the API render (recipe.py); its
+    input is each file in turn, and it names the model by path and sha256."""
 
     kind: str
-    query: str | None
-    model_path: str
-    model_sha256: str
-    mask: list | None = None
-    direct_gain: float = 1.0
-    chain: list = field(default_factory=list)
+    recipe: Recipe
     format_name: str | None = None
     force: bool = False
     nonfinite: str = "error"
     corrupt: str = "stop"
-    mix: dict | None = None  # the stem mixer's touched stems (StemMix.to_dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise UsageValueError(f"a batch job is one of {KINDS}, not {self.kind!r}")
+        if not (self.recipe.model_path and self.recipe.model_sha256):
+            raise UsageValueError("a batch job's recipe names its model by path and sha256")
+
+    @property
+    def model_path(self) -> str:
+        return str(self.recipe.model_path)
+
+    @property
+    def model_sha256(self) -> str:
+        return str(self.recipe.model_sha256)
+
+    @property
+    def query(self) -> str | None:
+        return self.recipe.query or None
 
     def spec(self) -> dict:
         """What a file's outputs depend on, besides the input and the model (compared on resume)."""
-        return {"kind": self.kind, "query": self.query, "mask": self.mask, "direct_gain": self.direct_gain,
-                "chain": self.chain, "format": self.format_name, "mix": self.mix}
+        r = self.recipe
+        spec = {"kind": self.kind, "query": self.query, "mask": r.mask, "direct_gain": r.direct_gain,
+                "chain": list(r.chain), "format": self.format_name,
+                "mix": r.mix.to_dict() if r.mix is not None and not r.mix.unity else None}
+        if r.regions:
+            spec["regions"] = r.regions.to_list()
+        return spec
 
 
 @dataclass(frozen=True)
@@ -207,10 +226,7 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         engine = _engine(job)
         targets[0].parent.mkdir(parents=True, exist_ok=True)
         _clear_leftovers(targets)
-        from .mix import StemMix
-
-        recipe = rc.Recipe(item.input, job.query or "", job.mask, job.direct_gain, list(job.chain), job.model_path,
-                           job.model_sha256, mix=StemMix.from_dict(job.mix) if job.mix else None)
+        recipe = job.recipe.but(input=item.input)
         if job.kind == "process":
             rc.render(recipe.but(output=str(targets[0]), output_format=job.format_name or "wav32f"), engine,
                       force, job.nonfinite, cancel=cancel, corrupt=job.corrupt)

@@ -90,7 +90,7 @@ def _cli_run(inp: Path, out: Path, model: Path) -> tuple[float, int]:
 
 
 def _preview(engine_path: Path, seconds: float) -> dict:
-    from .player import interpreter_tuned
+    from .playback import interpreter_tuned
 
     with interpreter_tuned():  # as the app runs it
         return _preview_run(engine_path, seconds)
@@ -123,6 +123,7 @@ def _batch(model: Path, files: int, seconds: float) -> dict:
     """Throughput of `amssfx batch` on this machine (the embedded default: worker processes, pool start-up
     included) in audio minutes per wall minute, with 1 worker and with one per core."""
     from .batch import Job, find_inputs
+    from .recipe import Recipe
     from .batch_workers import run_local
     from .hashing import file_sha256
 
@@ -134,7 +135,8 @@ def _batch(model: Path, files: int, seconds: float) -> dict:
         for k in range(files):
             _make_input(src / f"song{k}.wav", seconds / 60)
         items = find_inputs([str(src)], d / "out")
-        job = Job("process", "apply heavy lowpass to drums", str(model.resolve()), file_sha256(model), force=True)
+        job = Job("process", Recipe("", "apply heavy lowpass to drums", model_path=str(model.resolve()),
+                                    model_sha256=file_sha256(model)), force=True)
         for workers in sorted({1, os.cpu_count() or 1}):
             out = d / f"out{workers}"
             t0 = time.perf_counter()

@@ -6,10 +6,11 @@ import sys
 import time
 
 
-from .errors import AmssfxError, UsageValueError
+from .errors import AmssfxError
 
 from .cli_args import (DEFAULT_LACH_QUERY, USAGE_ERRORS, UsageError, _add_mask_flags, _add_model_flags,  # noqa: F401
-                       _add_output_flags, _engine, _hl, _Parser, _Progress, _report, _stem_mix, build_mask)
+                       _add_output_flags, _add_region_flags, _engine, _hl, _Parser, _Progress, _regions, _report,
+                       _stem_mix, build_mask)
 
 
 def cmd_process(args) -> int:
@@ -41,29 +42,6 @@ def cmd_process(args) -> int:
                     progress=_Progress("processing", not args.quiet), corrupt=args.on_corrupt)
     _report(rep, args.quiet)
     return 0
-
-
-def _regions(start, end, spans=()):
-    """--start/--end (one region) or --region A-B (repeatable), in seconds."""
-    from .regions import Regions
-
-    try:
-        if spans:
-            if start is not None or end is not None:
-                raise UsageError("give --start/--end or --region, not both")
-            pairs = []
-            for text in spans:
-                a, dash, b = text.partition("-")
-                if not dash:
-                    raise UsageError(f"--region {text!r} must be START-END in seconds, e.g. 30-45.5")
-                try:
-                    pairs.append((float(a), float(b)))
-                except ValueError:
-                    raise UsageError(f"--region {text!r}: START and END must be numbers of seconds") from None
-            return Regions.make(pairs)
-        return Regions.parse(start, end)
-    except UsageValueError as e:
-        raise UsageError(f"--start/--end/--region: {e}") from None
 
 
 def cmd_lach(args) -> int:
@@ -122,7 +100,7 @@ def cmd_batch(args) -> int:
 
 def cmd_play(args) -> int:
     from .effects import parse_fx
-    from .player import play_file
+    from .playback import play_file
 
     engine = _engine(args, preview=True)
     chain = [e for f in args.fx for e in parse_fx(f)]
@@ -183,10 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--query", "-q")
     s.add_argument("-o", "--output")
     s.add_argument("--session", help="a recipe (.amssfx.json) to reproduce; flags override it")
-    s.add_argument("--start", type=float, metavar="SECONDS", help="edit only from here (the rest is the input as is)")
-    s.add_argument("--end", type=float, metavar="SECONDS", help="edit only up to here")
-    s.add_argument("--region", action="append", default=[], metavar="START-END",
-                   help="edit only this time range, in seconds (repeatable); 10 ms fades inside each edge")
+    _add_region_flags(s)
     s.add_argument("--quiet", action="store_true")
     _add_mask_flags(s)
     _add_model_flags(s)
@@ -226,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="files processed at once on this machine (default: one per core)")
     s.add_argument("--cluster", metavar="ADDRESS",
                    help="run on the workers of this Dask distributed scheduler, e.g. tcp://host:8786")
+    _add_region_flags(s, "of every file")
     s.add_argument("--quiet", action="store_true")
     _add_mask_flags(s)
     s.add_argument("--model", help="ONNX model (default: the session's, or the bundled model)")

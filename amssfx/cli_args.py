@@ -130,3 +130,35 @@ def _add_output_flags(p, stem_file: bool = False) -> None:
     p.add_argument("--on-corrupt", choices=["stop", "skip"], default="stop",
                    help="a block of a compressed file that cannot be decoded: stop with its position (default), "
                         "or process the rest with that span silent and say which span it was")
+
+
+def _regions(start, end, spans=()):
+    """--start/--end (one region) or --region A-B (repeatable), in seconds."""
+    from .regions import Regions
+
+    try:
+        if spans:
+            if start is not None or end is not None:
+                raise UsageError("give --start/--end or --region, not both")
+            pairs = []
+            for text in spans:
+                a, dash, b = text.partition("-")
+                if not dash:
+                    raise UsageError(f"--region {text!r} must be START-END in seconds, e.g. 30-45.5")
+                try:
+                    pairs.append((float(a), float(b)))
+                except ValueError:
+                    raise UsageError(f"--region {text!r}: START and END must be numbers of seconds") from None
+            return Regions.make(pairs)
+        return Regions.parse(start, end)
+    except UsageValueError as e:
+        raise UsageError(f"--start/--end/--region: {e}") from None
+
+
+def _add_region_flags(p, of: str = "") -> None:
+    of = f" {of}" if of else ""
+    p.add_argument("--start", type=float, metavar="SECONDS",
+                   help=f"edit only from here{of} (the rest is the input as is)")
+    p.add_argument("--end", type=float, metavar="SECONDS", help=f"edit only up to here{of}")
+    p.add_argument("--region", action="append", default=[], metavar="START-END",
+                   help=f"edit only this time range{of}, in seconds (repeatable); 10 ms fades inside each edge")

@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-from .cli_args import UsageError, _engine, _stem_mix, build_mask
+from .cli_args import UsageError, _engine, _regions, _stem_mix, build_mask
 
 
 class _BatchProgress:
@@ -79,9 +79,17 @@ def run(args) -> int:
     if args.workers is not None and not 1 <= args.workers <= 256:
         raise UsageError(f"--workers must be from 1 to 256, got {args.workers}")
     fmt = args.format_name or (base.output_format if kind == "process" else None)
-    job = bt.Job(kind, query, str(Path(engine.model.path).resolve()), file_sha256(engine.model.path), mask,
-                 float(base.direct_gain), chain, fmt, args.force, "repair" if args.repair_nonfinite else "error",
-                 args.on_corrupt, mix.to_dict() if mix is not None and not mix.unity else None)
+    regions = base.regions
+    if args.start is not None or args.end is not None or args.region:
+        regions = _regions(args.start, args.end, args.region)
+    if regions is not None and args.format_name == "stem.mp4":
+        raise UsageError("a .stem.mp4 holds the input mix and its four stems whole; regions do not apply")
+    if regions is not None and not query:
+        raise UsageError("regions (--start/--end/--region) limit a query's edit; give --query too")
+    model = str(Path(engine.model.path).resolve())
+    recipe = rc.Recipe("", query or "", mask, float(base.direct_gain), chain, model, file_sha256(model),
+                       mix=mix if mix is not None and not mix.unity else None, regions=regions)
+    job = bt.Job(kind, recipe, fmt, args.force, "repair" if args.repair_nonfinite else "error", args.on_corrupt)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o {out}: exists and is not a folder")

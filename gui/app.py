@@ -71,7 +71,7 @@ def main(input_path=None, model_path=None, argv=None, screenshot: str | None = N
             win.close()
             app.quit()
         QtCore.QTimer.singleShot(int(quit_after * 1000), finish)
-    from amssfx.player import interpreter_tuned
+    from amssfx.playback import interpreter_tuned
 
     received = stop_on_signals(app, win)
     with interpreter_tuned():  # live audio next to the GUI: the app's own process, for its lifetime

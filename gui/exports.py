@@ -110,10 +110,11 @@ class ExportsMixin:
             self._error(str(e))
             return None
         model = str(Path(self.engine.model.path).resolve())
-        job = bt.Job("stems" if (stems or stem_file) else "process", None if stem_file or not mix else r.query,
-                     model, file_sha256(model), None if stem_file else r.mask, 1.0, [] if stem_file else r.chain,
-                     format_name, force, NONFINITE, "stop",
-                     r.mix.to_dict() if r.mix is not None and mix and not stem_file else None)
+        # The song's region stays with the song: other files are edited whole.
+        edit = rc.Recipe("", r.query if mix and not stem_file else "", None if stem_file else r.mask, 1.0,
+                         [] if stem_file else list(r.chain), model, file_sha256(model),
+                         mix=r.mix if mix and not stem_file else None)
+        job = bt.Job("stems" if (stems or stem_file) else "process", edit, format_name, force, NONFINITE, "stop")
         cancel = self._cancel = threading.Event()
         self.progress_bar.show()
         self.cancel_button.show()

@@ -141,6 +141,43 @@ def test_batch_stems_and_recipe(tmp_path, demo_path, identity_onnx):
                                                               "a_vocals.flac"]
 
 
+def test_batch_regions_from_the_flags_or_the_session(tmp_path, demo_path, identity_onnx):
+    """Regions edit only their time ranges of every file; a session's regions come with it; a change of
+    regions is a new job (redone on resume)."""
+    songs = _songs(tmp_path / "in", demo_path, {"a.wav": 2, "b.wav": 1.5})
+    out = tmp_path / "out"
+    flags = ["-q", "apply heavy lowpass to drums", "--model", str(identity_onnx), "--fx", "gain:gain_db=-6",
+             "--quiet"]
+    assert main(["batch", str(tmp_path / "in"), "-o", str(out), "--region", "0.5-1.0"] + flags) == 0
+    for name in ("a", "b"):
+        src = sf.read(songs[f"{name}.wav"], dtype="float32")[0]
+        got = sf.read(out / f"{name}.wav", dtype="float32")[0]
+        np.testing.assert_array_equal(got[:22050], src[:22050])  # before the region: the input, exactly
+        np.testing.assert_allclose(got[22050 + 441:44100 - 441], src[22050 + 441:44100 - 441] * 10 ** (-6 / 20),
+                                   atol=1e-4)  # inside, past the 10 ms fades: the edit
+        np.testing.assert_array_equal(got[44100:], src[44100:])
+        assert json.loads((out / f"{name}.wav.amssfx.json").read_text())["regions"] == [[0.5, 1.0]]
+    summary = json.loads((out / "batch-summary.json").read_text())
+    assert summary["job"]["regions"] == [[0.5, 1.0]]
+
+    # the same batch with other regions redoes every file
+    assert main(["batch", str(tmp_path / "in"), "-o", str(out), "--region", "0-0.5"] + flags) == 0
+    assert json.loads((out / "batch-summary.json").read_text())["counts"]["ok"] == 2
+    got = sf.read(out / "a.wav", dtype="float32")[0]
+    src = sf.read(songs["a.wav"], dtype="float32")[0]
+    np.testing.assert_array_equal(got[22050:], src[22050:])
+
+    # a session's regions apply to every file of a batch that replays it
+    sess = tmp_path / "r.amssfx.json"
+    shutil.copy(out / "a.wav.amssfx.json", sess)
+    again = tmp_path / "again"
+    assert main(["batch", str(songs["b.wav"]), "-o", str(again), "--session", str(sess), "--quiet"]) == 0
+    got = sf.read(again / "b.wav", dtype="float32")[0]
+    src = sf.read(songs["b.wav"], dtype="float32")[0]
+    np.testing.assert_array_equal(got[22050:], src[22050:])
+    np.testing.assert_allclose(got[441:22050 - 441], src[441:22050 - 441] * 10 ** (-6 / 20), atol=1e-4)
+
+
 def test_batch_usage_errors(tmp_path, demo_path):
     _songs(tmp_path / "in", demo_path, {"a.wav": 1})
     base = ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out")]
@@ -149,6 +186,8 @@ def test_batch_usage_errors(tmp_path, demo_path):
     assert main(base + ["--stems", "-q", "mute drums", "--format", "stem.mp4"]) == 2
     assert main(base + ["-q", "mute drums", "--workers", "0"]) == 2
     assert main(base + ["-q", "mute nothing"]) == 2
+    assert main(base + ["--stems", "--region", "1-2"]) == 2  # regions limit a query's edit
+    assert main(base + ["-q", "mute drums", "--region", "2-1"]) == 2
     assert main(["batch", str(tmp_path / "nope"), "-o", str(tmp_path / "out"), "-q", "mute drums"]) == 2
     assert not (tmp_path / "out").exists()
 

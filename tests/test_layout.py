@@ -32,6 +32,14 @@ def test_gui_and_export_live_under_amssfx(tmp_path):
     assert r.stdout.strip() == "None None"
 
 
+def test_no_module_is_over_about_400_lines():
+    """Small modules with one purpose (the lab's and the product's alike)."""
+    sizes = {str(f.relative_to(ROOT)): len(f.read_text().splitlines())
+             for d in ("amssfx", "gui", "export") for f in (ROOT / d).rglob("*.py")}
+    assert len(sizes) > 40
+    assert {f: n for f, n in sizes.items() if n > 400} == {}
+
+
 def test_readme_quick_start_is_two_commands():
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```(?:sh|bash)?\n(.*?)```", text, re.S).group(1)

@@ -23,7 +23,8 @@ def test_preview_under_load(jack, tmp_path, demo_path):
     code = f"""
 import json, resource, threading, time, numpy as np
 from amssfx.engine import Engine, solo
-from amssfx.player import Player, SoundDeviceOutput, interpreter_tuned
+from amssfx.playback import interpreter_tuned
+from amssfx.player import Player, SoundDeviceOutput
 interpreter_tuned().__enter__()  # as the app runs
 from amssfx.audio_io import read
 demo, sr = read({str(demo_path)!r})

@@ -43,7 +43,8 @@ def test_jack_preview_30s_with_mask_changes(jack, tiny_model, demo_path):
     code = f"""
 import time, json, numpy as np
 from amssfx.engine import Engine, solo
-from amssfx.player import Player, SoundDeviceOutput, interpreter_tuned
+from amssfx.playback import interpreter_tuned
+from amssfx.player import Player, SoundDeviceOutput
 interpreter_tuned().__enter__()  # as the app runs
 eng = Engine({str(tiny_model[1])!r}, preview=True)
 dev = SoundDeviceOutput(None, 2)
@@ -74,7 +75,8 @@ def test_jack_seeks_and_query_changes_for_60s(jack, demo_path):
     code = f"""
 import time, json, numpy as np
 from amssfx.engine import Engine
-from amssfx.player import Player, SoundDeviceOutput, interpreter_tuned
+from amssfx.playback import interpreter_tuned
+from amssfx.player import Player, SoundDeviceOutput
 interpreter_tuned().__enter__()  # as the app runs
 eng = Engine(None, preview=True)
 p = Player(eng, {str(demo_path)!r}, eng.params("separate drums"), device=SoundDeviceOutput(None, 2))

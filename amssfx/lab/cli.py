@@ -64,6 +64,8 @@ def cmd_train(args) -> int:
     if not 0 <= args.lach_floor < 1 / 16 or not 0 <= args.lach_weight <= 10:
         raise UsageError(f"--lach-floor must be in [0, 1/16) and --lach-weight in [0, 10], "
                          f"got {args.lach_floor:g} and {args.lach_weight:g}")
+    if not 0 <= args.revive < 1 / 16:
+        raise UsageError(f"--revive must be in [0, 1/16), got {args.revive:g}")
     if args.bf16 and not native_bf16():
         print("amssfx: warning: --bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
               "bfloat16 autocast runs about ten times slower than float32; training in float32", file=sys.stderr)
@@ -79,7 +81,7 @@ def cmd_train(args) -> int:
     for bank in [b for b, _ in train_banks] + [args.valid_bank]:
         if not list(Path(bank).glob("song_*.npy")):  # banks are regenerated from their seeds, never committed
             if bank not in defaults:
-                raise UsageError(f"{bank} holds no songs; render it with `amssfx data render --out {bank}`")
+                raise UsageError(f"{bank} holds no songs; render it with `amssfx-lab render --out {bank}`")
             minutes, seed, material = defaults[bank]
             print(f"rendering {minutes:g} minutes of {material} songs into {bank} (seed {seed})")
             render_bank(bank, minutes, seed, jobs=os.cpu_count() or 1, material=material)
@@ -88,7 +90,8 @@ def cmd_train(args) -> int:
                 compile=args.compile, bf16=args.bf16, ema_decay=args.ema_decay,
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
-                eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight)
+                eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight,
+                revive_floor=args.revive)
     print(res)
     return 0
 
@@ -173,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the last block's output every latent channel should carry (e.g. 0.02); 0: off")
     s.add_argument("--lach-weight", type=float, default=0.0, metavar="W",
                    help="weight of the --lach-floor penalty (per channel: 1 - share / floor, at least 0)")
+    s.add_argument("--revive", type=float, default=0.0, metavar="SHARE",
+                   help="before training, give every latent channel of the last block that carries less than SHARE "
+                        "of its output (e.g. 0.01) the weights of a live channel of its head; 0: off")
     s.add_argument("--mask-output", action="store_true",
                    help="with --init: add the complex mask output to that model and train it on")
     s.add_argument("--widen", action="store_true",

@@ -1,6 +1,8 @@
 """The evaluation protocol of AMSS_TASKS.md on held-out rendered songs, through the shipped engine."""
 from __future__ import annotations
 
+import os
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +222,7 @@ def prepare_bank(bank_dir, held: HeldOut, minutes: float | None = None) -> dict:
             raise ValueError(f"{bank} holds songs of seed {have.get('seed')} rendered with {have.get('soundfont')}; "
                              f"the {held.name} set wants seed {held.seed} with {want}: give another --bank-root")
     render_bank(bank, held.minutes if minutes is None else minutes, held.seed, progress=False,
-                evaluation_soundfont=held.soundfont, material=held.material)  # keeps the songs it has
+                evaluation_soundfont=held.soundfont, material=held.material, jobs=os.cpu_count() or 1)  # keeps the songs it has
     return json.loads(index.read_text())
 
 

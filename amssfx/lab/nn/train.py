@@ -122,6 +122,22 @@ def validate(model: AMSSNet, data: RemixDataset, examples: int, batch: int) -> t
     return float(np.mean(losses)), by_family
 
 
+def _revive(model, ema_model, opt, data: RemixDataset, floor: float, step: int) -> list[dict]:
+    """Revive the quiet latent channels (revive.py), measured on 8 fixed training mixes."""
+    from .revive import channel_shares, revive
+
+    rng = np.random.default_rng([data.seed, 7])
+    mixes = torch.from_numpy(np.stack([sum(data.stems(rng).values()) for _ in range(8)]).astype(np.float32))
+    shares = channel_shares(model, mixes)
+    done = revive(model, shares, floor, seed=step, optimizer=opt, others=(ema_model,))
+    after = channel_shares(model, mixes)
+    for d in done:
+        d["share_after"] = float(after[d["head"], d["lach"]])
+        print(f"revived latent channel {d['head']}:{d['lach']} (share {d['share']:.4f} -> {d['share_after']:.4f}) "
+              f"from {d['head']}:{d['donor']}", file=sys.stderr)
+    return done
+
+
 class _StopRequest:
     """Ctrl+C or SIGTERM ends training after the current step, with a last checkpoint, instead of
     losing the steps since the previous one. Within `with`, on the main thread (the only one Python
@@ -163,7 +179,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None, widen: bool = False,
           lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0,
-          lach_floor: float = 0.0, lach_weight: float = 0.0) -> dict:
+          lach_floor: float = 0.0, lach_weight: float = 0.0, revive_floor: float = 0.0) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -201,6 +217,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     lach_floor, lach_weight: a penalty (lach_penalty) on latent channels of the last block that carry
     less than lach_floor of its output, weighted by lach_weight; 0 leaves the loss unchanged.
     The training loss printed includes it; validation never does.
+
+    revive_floor: before the first step, latent channels of the last block that carry less than this
+    share of its output under the evaluation's query (on 8 training mixes) get the weights of a live
+    channel of their head (revive.py); 0: off.
 
     widen: start from `init` with the level channels of `config` (widen.py: the same output to
     start, new channels with fresh weights in and zero weights out)."""
@@ -256,6 +276,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights,
                         eq_db=eq_db, coherent=coherent)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
+    revived = _revive(model, ema_model, opt, data, revive_floor, step) if revive_floor > 0 else []
     deadline = start + span
     last_ckpt = time.time()
     t0, ex0 = time.time(), examples_seen
@@ -277,6 +298,9 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
                "coherent": coherent, "lach_floor": lach_floor, "lach_weight": lach_weight,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
+        if revived:  # once, in the first record after the revival
+            rec["revived"] = list(revived)
+            revived.clear()
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         stop.saving = False
