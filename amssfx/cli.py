@@ -10,7 +10,7 @@ from .errors import AmssfxError
 
 from .cli_args import (DEFAULT_LACH_QUERY, USAGE_ERRORS, UsageError, _add_mask_flags, _add_model_flags,  # noqa: F401
                        _add_output_flags, _add_region_flags, _engine, _hl, _Parser, _Progress, _regions, _report,
-                       _stem_mix, build_mask)
+                       _stem_mix, build_mask, run_main)
 
 
 def cmd_process(args) -> int:
@@ -240,61 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_app)
 
     return p
-
-
-def _stop_on_signals() -> list[int]:
-    """SIGTERM (a logout, a service stop, a batch scheduler) and SIGHUP stop a command as Ctrl-C does:
-    the write under way is abandoned and its temp file removed. Returns the list the signals received
-    are appended to."""
-    import signal
-    import threading
-
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        return received
-
-    def stop(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
-    return received
-
-
-def run_main(build, argv: list[str], prog: str) -> int:
-    """Parse and run a command of the parser `build()` makes: errors are one line on stderr
-    (exit 2 for usage, 1 otherwise, 130 on Ctrl-C); --debug shows the traceback instead."""
-    debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]
-    received = _stop_on_signals()
-    try:
-        args = build().parse_args(argv)
-        if not hasattr(args, "fn"):
-            build().print_help()
-            return 2
-        return args.fn(args)
-    except (UsageError, *USAGE_ERRORS) as e:
-        if debug:
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    except AmssfxError as e:
-        if debug:
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        import signal
-
-        signum = received[-1] if received else signal.SIGINT
-        print(f"{prog}: interrupted ({signal.Signals(signum).name}); no partial output was kept", file=sys.stderr)
-        return 128 + int(signum)
-    except Exception as e:  # noqa: BLE001 - the last line of defence prints one line
-        if debug:
-            raise
-        print(f"{prog}: unexpected error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
-        return 1
 
 
 def main(argv=None) -> int:

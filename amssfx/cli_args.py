@@ -1,5 +1,6 @@
 """The command lines' shared parts: the parser that fails in one line, the flags several commands take
-and their parsing (latent channels, stem mix, output), the engine, progress and report lines."""
+and their parsing (latent channels, stem mix, regions, output), the engine, progress and report lines,
+and `run_main`: one-line errors, exit codes, SIGTERM/SIGHUP as Ctrl-C (the user CLI and the lab's)."""
 from __future__ import annotations
 
 import argparse
@@ -162,3 +163,58 @@ def _add_region_flags(p, of: str = "") -> None:
     p.add_argument("--end", type=float, metavar="SECONDS", help=f"edit only up to here{of}")
     p.add_argument("--region", action="append", default=[], metavar="START-END",
                    help=f"edit only this time range{of}, in seconds (repeatable); 10 ms fades inside each edge")
+
+
+def _stop_on_signals() -> list[int]:
+    """SIGTERM (a logout, a service stop, a batch scheduler) and SIGHUP stop a command as Ctrl-C does:
+    the write under way is abandoned and its temp file removed. Returns the list the signals received
+    are appended to."""
+    import signal
+    import threading
+
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return received
+
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    return received
+
+
+def run_main(build, argv: list[str], prog: str) -> int:
+    """Parse and run a command of the parser `build()` makes: errors are one line on stderr
+    (exit 2 for usage, 1 otherwise, 130 on Ctrl-C); --debug shows the traceback instead."""
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    received = _stop_on_signals()
+    try:
+        args = build().parse_args(argv)
+        if not hasattr(args, "fn"):
+            build().print_help()
+            return 2
+        return args.fn(args)
+    except (UsageError, *USAGE_ERRORS) as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except AmssfxError as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        import signal
+
+        signum = received[-1] if received else signal.SIGINT
+        print(f"{prog}: interrupted ({signal.Signals(signum).name}); no partial output was kept", file=sys.stderr)
+        return 128 + int(signum)
+    except Exception as e:  # noqa: BLE001 - the last line of defence prints one line
+        if debug:
+            raise
+        print(f"{prog}: unexpected error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return 1

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from amssfx.cli import UsageError, _Parser, run_main
+from amssfx.cli_args import UsageError, _Parser, run_main
 from amssfx.errors import AmssfxError
 
 
