@@ -12,6 +12,7 @@ from amssfx import recipe as rc
 from amssfx import session as sess
 from amssfx.engine import Engine
 from amssfx.errors import AmssfxError, Cancelled
+from amssfx.priority import lower_this_thread
 from amssfx.stems import stem_file_path
 
 from .export_dialogs import ExportDialog, FolderExportDialog
@@ -59,6 +60,7 @@ class ExportsMixin:
         self.cancel_button.show()
 
         def run():
+            lower_this_thread()  # the preview's audio goes first (priority.py); its engine's threads inherit it
             try:
                 if format_name == rc.STEM_FILE_FORMAT:
                     out = stem_file_path(recipe.input, folder)
@@ -128,6 +130,7 @@ class ExportsMixin:
         def run():
             import time
 
+            lower_this_thread()  # the preview's audio goes first; the worker processes inherit it
             t0 = time.perf_counter()
             try:
                 workers.run_local(job, items, out_folder, None, on_result, stop=cancel)

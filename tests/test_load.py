@@ -63,11 +63,11 @@ print(json.dumps({{"underruns": p.stats.underruns, "ring_underruns": p.stats.rin
     res = json.loads(r.stdout.strip().splitlines()[-1])
     print("preview under load:", {k: v for k, v in res.items() if k != "rss"})  # shown with -s
     # The device's thread copies from PortAudio's buffer and never waits for Python; the writer's
-    # stalls on the busy machine are absorbed by what it keeps queued. Not always: clean-clone runs
-    # on this 2-vCPU machine gave 0, 4 (60 ms queue) and 1 (100 ms queue) underruns in 3 minutes,
-    # so the bound is 5. It catches a writer or renderer that falls behind for good (an underrun
-    # every block), not a rare stall of the machine.
-    assert res["underruns"] <= 5, res
+    # stalls on the busy machine are absorbed by the 100 ms it keeps queued. Measured on this 2-vCPU
+    # machine with nothing else running: 0 underruns in two 3-minute runs (2026-12-06; earlier
+    # clean-clone runs of the suite gave 0 and 1). The bound is the goal of the project: at most 2.
+    # (The export here runs at normal priority; the app's own exports yield to the audio, priority.py.)
+    assert res["underruns"] <= 2, res
     # The playhead keeps wall-clock pace: what was played matches the time that passed.
     assert abs(res["played"] - res["elapsed"]) < 0.5, res
     rss = res["rss"]
