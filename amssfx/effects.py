@@ -82,6 +82,10 @@ def validate_effect(spec) -> dict:
     if not isinstance(spec, dict):
         raise EffectChainError(f"an effect must be an object, got {type(spec).__name__}")
     t = spec.get("type")
+    if "type" not in spec:
+        keys = ", ".join(repr(str(k)[:20]) for k in list(spec)[:5])
+        raise EffectChainError(f"an effect needs a 'type' (one of {', '.join(sorted(BUILTIN))} or vst3); "
+                               f"this one has {keys or 'no keys'}")
     bypass = spec.get("bypass", False)
     if not isinstance(bypass, bool):
         raise EffectChainError(f"effect {str(t)[:40]!r}: bypass must be true or false, got {str(bypass)[:40]!r}")

@@ -53,6 +53,9 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "out of range" in msg
     msg = one_line_error(run_cli("process", short_wav, "--query", "mute vocals", "-o", out, "--fx", "wobble:x=1"), 2)
     assert "unknown effect type 'wobble'" in msg
+    msg = one_line_error(run_cli("process", short_wav, "--query", "mute vocals", "-o", out, "--fx",
+                                 '{"name": "gain", "bypass": "false"}'), 2)
+    assert "needs a 'type'" in msg and "'name'" in msg  # what is missing comes first, with what was given
     one_line_error(run_cli("process", short_wav, "--bogus"), 2)
     assert not out.exists()
     msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--mask-output"), 2, "amssfx-lab")
@@ -65,6 +68,8 @@ def test_usage_errors_exit_2(short_wav, tmp_path):
     assert "--eq-db" in msg and not (tmp_path / "run").exists()
     msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--coherent", "1.5"), 2, "amssfx-lab")
     assert "--coherent" in msg and not (tmp_path / "run").exists()
+    msg = one_line_error(run_lab("train", "--run", tmp_path / "run", "--revive", "0.5"), 2, "amssfx-lab")
+    assert "--revive" in msg and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("native", [True, False])
