@@ -91,7 +91,7 @@ def cmd_train(args) -> int:
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
                 eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight,
-                revive_floor=args.revive)
+                revive_floor=args.revive, lach_at=args.lach_at)
     print(res)
     return 0
 
@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the last block's output every latent channel should carry (e.g. 0.02); 0: off")
     s.add_argument("--lach-weight", type=float, default=0.0, metavar="W",
                    help="weight of the --lach-floor penalty (per channel: 1 - share / floor, at least 0)")
+    s.add_argument("--lach-at", choices=["block", "output"], default="block",
+                   help="measure --lach-floor on the last block's output (default) or on the model's output with "
+                        "each channel soloed, as the evaluation does (16 more passes of the output layers)")
     s.add_argument("--revive", type=float, default=0.0, metavar="SHARE",
                    help="before training, give every latent channel of the last block that carries less than SHARE "
                         "of its output (e.g. 0.01) the weights of a live channel of its head; 0: off")

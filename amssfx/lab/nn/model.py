@@ -152,6 +152,7 @@ class DecoderBlock(nn.Module):
         if self.training:  # what each latent channel puts into this block's output, for training's
             # dead-channel floor (train.py): sum over t of |A_t[:, l]|^2 |V'_t[l]|^2, shape (b, h, l)
             self.contribution = ((att * att).sum(3).transpose(2, 3) * (v * v).sum(4)).sum(3)
+            self.att, self.values = att, v  # for AMSSNet.solo_energy (the floor measured at the output)
         out = att @ v.transpose(2, 3)  # (b, h, t, c/h, f)
         return out.transpose(2, 3).reshape(b, c, t, f)
 
@@ -225,7 +226,34 @@ class AMSSNet(nn.Module):
             mr, mi, sr, si = m[:, 0:2], m[:, 2:4], spec[:, 0:2], spec[:, 2:4]
             latent = latent + torch.cat([mr * sr - mi * si, mr * si + mi * sr], 1)
         out = latent + self._direct(spec, words, pad, direct_gain)
+        if self.training and self.measure_solos:
+            self.solo_energy = self._solo_energy(spec, scale, agg)
         return (out, self.dec[-1].energy) if return_energy else out
+
+    measure_solos = False  # training sets it to get solo_energy with every forward pass
+
+    def _solo_energy(self, spec, scale, agg):
+        """(b, heads, lach): the energy of the model's output with each latent channel of the last
+        block soloed and the direct path off, as `amssfx evaluate` measures a channel (the latent
+        path after the block is linear: Agg PoCM, last layer, mask). Training mode only: it uses
+        the block's attention and values of this pass."""
+        dec = self.dec[-1]
+        att, v = dec.att, dec.values  # (b, h, t, c/h, l), (b, h, l, t, f)
+        b, h, t, ch, l = att.shape
+        f = v.shape[-1]
+        # channel (h, l) alone: head h's outputs are att[..., l] * v[l], the other heads' are zero
+        solo = att.permute(0, 1, 4, 3, 2).unsqueeze(-1) * v.unsqueeze(3)  # (b, h, l, c/h, t, f)
+        c = h * ch
+        blocks = agg.reshape(b, c, h, ch).permute(0, 2, 1, 3)  # (b, h, c, c/h): the columns of head h
+        x = (blocks.unsqueeze(2) @ solo.reshape(b, h, l, ch, t * f)).reshape(b * h * l, c, t, f)
+        rep = scale.repeat_interleave(h * l, 0)
+        y = self.last(x) * rep
+        if self.cfg.mask_output:
+            m = self.mask(x)
+            sp = spec.repeat_interleave(h * l, 0)
+            mr, mi, sr, si = m[:, 0:2], m[:, 2:4], sp[:, 0:2], sp[:, 2:4]
+            y = y + torch.cat([mr * sr - mi * si, mr * si + mi * sr], 1)
+        return y.pow(2).sum((1, 2, 3)).reshape(b, h, l)
 
     def _direct(self, spec, words, pad, direct_gain):
         b = spec.shape[0]

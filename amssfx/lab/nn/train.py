@@ -50,10 +50,13 @@ def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor, reduce: bo
 
 
 def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True, lach_floor: float = 0.0,
-              lach_weight: float = 0.0) -> torch.Tensor:
+              lach_weight: float = 0.0, lach_at: str = "block") -> torch.Tensor:
     """The loss of one batch. bf16: the network runs under bfloat16 autocast (convolutions and
     matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32.
-    lach_floor/lach_weight: the dead-channel floor (`lach_penalty`), added in training only."""
+    lach_floor/lach_weight: the dead-channel floor (`lach_penalty`), added in training only, on each
+    channel's share of the last block's output (lach_at "block") or of the model's output with the
+    channel soloed (lach_at "output": what the evaluation measures; the model must have
+    measure_solos set)."""
     base = getattr(model, "_orig_mod", model)
     cfg = base.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
@@ -61,7 +64,8 @@ def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True, lac
         est = model(x, tok)
     loss = sdr_loss(est.float(), y, x, reduce)
     if lach_weight > 0 and lach_floor > 0 and base.training:
-        loss = loss + lach_weight * lach_penalty(base.dec[-1].contribution.float(), lach_floor)
+        carried = base.solo_energy if lach_at == "output" else base.dec[-1].contribution
+        loss = loss + lach_weight * lach_penalty(carried.float(), lach_floor)
     return loss
 
 
@@ -179,7 +183,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           mask_output: bool = False, mask_lr_mult: float = 1.0,
           family_weights: dict[str, float] | None = None, widen: bool = False,
           lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0,
-          lach_floor: float = 0.0, lach_weight: float = 0.0, revive_floor: float = 0.0) -> dict:
+          lach_floor: float = 0.0, lach_weight: float = 0.0, revive_floor: float = 0.0,
+          lach_at: str = "block") -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -215,7 +220,10 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     figures stay comparable with earlier runs.
 
     lach_floor, lach_weight: a penalty (lach_penalty) on latent channels of the last block that carry
-    less than lach_floor of its output, weighted by lach_weight; 0 leaves the loss unchanged.
+    less than lach_floor of its output, weighted by lach_weight; 0 leaves the loss unchanged. lach_at:
+    the share of what: "block" (the last block's output) or "output" (the model's output with the
+    channel soloed, as the evaluation measures it; the 16 solos cost one more pass of the output
+    layers each).
     The training loss printed includes it; validation never does.
 
     revive_floor: before the first step, latent channels of the last block that carry less than this
@@ -245,6 +253,9 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         model = AMSSNet(new_cfg)
     cfg = model.cfg
     model.train()
+    if lach_at not in ("block", "output"):
+        raise ValueError(f"lach_at is 'block' or 'output', not {lach_at!r}")
+    model.measure_solos = lach_at == "output" and lach_weight > 0 and lach_floor > 0
     groups = {True: [], False: []}
     for name, p in model.named_parameters():
         groups[name.startswith("mask.")].append(p)
@@ -295,7 +306,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
                "lr": opt.param_groups[0]["lr"], "eq_db": eq_db, "train_bank": str(train_bank), "valid_bank": str(valid_bank),
-               "coherent": coherent, "lach_floor": lach_floor, "lach_weight": lach_weight,
+               "coherent": coherent, "lach_floor": lach_floor, "lach_weight": lach_weight, "lach_at": lach_at,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         if revived:  # once, in the first record after the revival
@@ -313,7 +324,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         while time.time() < deadline and (max_steps is None or step < max_steps) and not stop.requested:
             inp, tgt, tok = _to_torch(pending.result())
             pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
-            loss = spec_loss(net, inp, tgt, tok, bf16, lach_floor=lach_floor, lach_weight=lach_weight)
+            loss = spec_loss(net, inp, tgt, tok, bf16, lach_floor=lach_floor, lach_weight=lach_weight, lach_at=lach_at)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
