@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..evaluate import LACH_QUERY  # the query the evaluation names channels under
 from .model import AMSSNet
 from .spec import stft
 
-LACH_QUERY = "separate vocals, drums, bass"  # the query the evaluation names channels under
 
 
 @torch.no_grad()
@@ -117,11 +117,8 @@ def _copy_gate(proj: torch.nn.Linear, cfg, head: int, donor: int, lach: int, opt
 
     for p in (proj.weight, proj.bias):
         for col in range(l):  # row `lach` := row `donor`, with the donor's self-term on the diagonal
-            src_col = donor if col == lach else (lach if col == donor else col)
-            if col == donor:
-                _copy_row(p, idx(donor, donor), idx(lach, col), optimizer, zero=True)
-            else:
-                _copy_row(p, idx(donor, src_col), idx(lach, col), optimizer)
+            src_col = donor if col == lach else col
+            _copy_row(p, idx(donor, src_col), idx(lach, col), optimizer, zero=col == donor)
         for row in range(l):  # the other channels' gates ignore the new one
             if row != lach:
                 _copy_row(p, idx(row, lach), idx(row, lach), optimizer, zero=True)
