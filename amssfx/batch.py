@@ -42,6 +42,7 @@ class Job:
     force: bool = False
     nonfinite: str = "error"
     corrupt: str = "stop"
+    run_id: str = ""  # which run wrote a record: a file a lost cluster worker finished is this run's, not skipped
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -219,6 +220,8 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
         record = _read_record(rec_path)
         want = {"input_sha256": sha, "job": job.spec(), "model_sha256": job.model_sha256}
         if record and all(record.get(k) == v for k, v in want.items()) and all(t.exists() for t in targets):
+            if job.run_id and record.get("run") == job.run_id:  # finished by a worker lost before it reported
+                return result(item, "ok", "", targets, probe(item.input).duration_seconds, time.perf_counter() - t0)
             return result(item, "skipped", "done by an earlier run (same input, job and model)", targets)
         # Outputs of an earlier run of this batch (it left a record) are redone; other files are not ours.
         force = job.force or record is not None
@@ -237,7 +240,7 @@ def run_item(job: Job, item: Item, out_dir: str, cancel=None) -> dict:
             rc.render_all(recipe, engine, targets[0].parent, mix=bool(job.query), format_name=job.format_name or "wav24",
                           force=force, nonfinite=job.nonfinite, cancel=cancel, corrupt=job.corrupt)
         write_record(rec_path, {"schema": RECORD_SCHEMA, "version": 1, "input": item.input, **want,
-                                 "outputs": [str(t) for t in targets]})
+                                 "run": job.run_id, "outputs": [str(t) for t in targets]})
         return result(item, "ok", "", targets, frames_s, time.perf_counter() - t0)
     except Cancelled:
         raise

@@ -7,6 +7,7 @@ import os
 import secrets
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -56,6 +57,11 @@ def run_cluster_item(job: Job, item: Item, out_dir: str, cancel_name: str) -> di
 OnResult = Callable[[dict], None]
 
 
+def _this_run(job: Job) -> Job:
+    """The job marked with this run's id, so a file a lost worker finished counts as done, not skipped."""
+    return job if job.run_id else replace(job, run_id=secrets.token_hex(8))
+
+
 def run_local(job: Job, items: list[Item], out_dir, workers: int | None = None,
               on_result: OnResult | None = None, stop: threading.Event | None = None) -> list[dict]:
     """Every item on this machine, `workers` processes (default: one per core)."""
@@ -63,6 +69,7 @@ def run_local(job: Job, items: list[Item], out_dir, workers: int | None = None,
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     workers = workers or os.cpu_count() or 1
+    job = _this_run(job)
     ctx = mp.get_context("spawn")  # never fork a process that runs onnxruntime threads
     cancel = ctx.Event()
     results: list[dict] = []
@@ -121,6 +128,7 @@ def run_cluster(job: Job, items: list[Item], out_dir, address: str, on_result: O
         client = Client(address, timeout=10)
     except (OSError, TimeoutError) as e:
         raise AmssfxError(f"cannot reach the Dask scheduler at {address}: {one_line(str(e), 160)}") from None
+    job = _this_run(job)
     name = f"amssfx-batch-cancel-{secrets.token_hex(8)}"
     cancel = Event(name, client=client)
     results: list[dict] = []

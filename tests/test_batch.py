@@ -121,6 +121,23 @@ def test_local_batch_matches_process_resumes_and_reports_a_bad_file(tmp_path, de
     assert {f["status"] for f in summary["files"]} == {"ok"}
 
 
+def test_a_file_done_earlier_in_the_same_run_is_ok_not_skipped(tmp_path, demo_path):
+    """A cluster worker can finish a file and die before it reports; the scheduler then runs the file again.
+    That second run finds the record of this run and reports the file done, not skipped by an earlier run."""
+    from amssfx.hashing import file_sha256
+    from amssfx.recipe import Recipe
+
+    song = _songs(tmp_path / "in", demo_path, {"a.wav": 1})["a.wav"]
+    item = bt.find_inputs([str(tmp_path / "in")], tmp_path / "out")[0]
+    recipe = Recipe("", "mute drums", model_path=str(MODEL), model_sha256=file_sha256(MODEL))
+    this_run = bt.Job("process", recipe, run_id="run-one")
+    assert bt.run_item(this_run, item, str(tmp_path / "out"))["status"] == "ok"
+    again = bt.run_item(this_run, item, str(tmp_path / "out"))
+    assert again["status"] == "ok" and again["audio_seconds"] == pytest.approx(1.0)
+    assert bt.run_item(bt.Job("process", recipe, run_id="run-two"), item, str(tmp_path / "out"))["status"] == "skipped"
+    assert song.exists()
+
+
 def test_batch_stems_and_recipe(tmp_path, demo_path, identity_onnx):
     _songs(tmp_path / "in", demo_path, {"a.wav": 1.5, "b.wav": 1})
     sess = tmp_path / "r.amssfx.json"
