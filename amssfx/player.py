@@ -50,6 +50,7 @@ class _Pipeline:
 class PlayStats:
     underruns: int = 0  # gaps heard: the renderer was late (ring_underruns) or the device ran dry
     ring_underruns: int = 0
+    late_switches: int = 0  # changes whose restart outlasted the margin: switched later, without a gap
     seconds_played: float = 0.0
     warnings: list[str] = field(default_factory=list)
     change_latencies_s: list[float] = field(default_factory=list)
@@ -321,6 +322,14 @@ class Player:
                 continue
             y, orig, src = r
             at, p.xfade_at = p.xfade_at, None
+            if at is not None:
+                late = self._late_switch(at)
+                if late >= y.shape[1]:  # all of this block would have played already: the next one switches
+                    p.xfade_at = at + y.shape[1]
+                    continue
+                if late:
+                    y, orig, at = y[:, late:], orig[:, late:], at + late
+                    src += int(round(late * self.info.sample_rate / self.out_rate))
             if p.t_start is not None:  # how long a (re)start takes to produce audio, for the next margin
                 cost = time.perf_counter() - p.t_start
                 p.t_start = None
@@ -335,7 +344,7 @@ class Player:
                 p = self._new_pipeline(loop[0], p.snap)
             frames = np.ascontiguousarray(y.T)
             if at is not None:
-                frames = self._crossfade(frames, at)
+                frames = self.ring.crossfade(frames, at, self.xfade)
                 if p.seek:
                     p.seek = False
                     self._seek_switch = at
@@ -354,6 +363,18 @@ class Player:
             time.sleep(0.003)
         return True
 
+    def _late_switch(self, at: int) -> int:
+        """Frames to move a change's switch later when its restart outlasted the margin and the device
+        plays the audio queued beyond `at`: just ahead of the playhead (heard later, never a gap or jump)."""
+        lead = self.ring.read_pos + self.xfade + int(0.03 * self.out_rate)  # a device read may land meanwhile
+        new_at = min(max(at, lead), self.ring.write_pos)
+        if new_at > at:
+            self.stats.late_switches += 1
+            pc = self._pending_change
+            if pc is not None and pc[0] == at:
+                self._pending_change = (new_at, pc[1])
+        return max(new_at - at, 0)
+
     def _switch_margin(self) -> int:
         """Frames of queued audio to keep before a change: the configured margin, or more when a
         restart has been measured to take longer (a loaded machine), so the switch never starves."""
@@ -361,18 +382,6 @@ class Player:
         if cost is None:
             return self.margin
         return max(self.margin, int((1.5 * cost + 0.05) * self.out_rate))
-
-    def _crossfade(self, new: np.ndarray, at: int) -> np.ndarray:
-        old_avail = self.ring.write_pos - at
-        n = min(self.xfade, new.shape[0], max(old_avail, 0))
-        if n <= 0:
-            return new
-        i = np.arange(at, at + n) % self.ring.capacity
-        old = self.ring.data[i]
-        r = ((np.arange(n) + 0.5) / n)[:, None].astype(np.float32)
-        out = new.copy()
-        out[:n] = old * (1 - r) + new[:n] * r
-        return out
 
     def _check_change_heard(self) -> None:
         pc = self._pending_change

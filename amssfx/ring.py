@@ -47,3 +47,15 @@ class RingBuffer:
                 out[first:n] = self.data[:n - first]
             self.read_pos += n
         return max(n, 0)
+
+    def crossfade(self, new: np.ndarray, at: int, length: int) -> np.ndarray:
+        """`new` (n, channels), to be written at `at`, with its first `length` frames faded in over the
+        audio queued there (as much of it as is queued)."""
+        n = min(length, new.shape[0], max(self.write_pos - at, 0))
+        if n <= 0:
+            return new
+        old = self.data[np.arange(at, at + n) % self.capacity]
+        r = ((np.arange(n) + 0.5) / n)[:, None].astype(np.float32)
+        out = new.copy()
+        out[:n] = old * (1 - r) + new[:n] * r
+        return out

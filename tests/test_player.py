@@ -85,3 +85,44 @@ def test_seeks_and_query_changes_leave_no_gap(demo_path):
     piece = src[0, last + 4410:last + 4410 + 2048]  # 0.1 s after the sought frame, past the crossfade
     starts = [j for j in np.flatnonzero(out == piece[0]) if np.array_equal(out[j:j + len(piece)], piece)]
     assert starts, "the audio at the last sought position was never played"
+
+
+def test_a_restart_slower_than_the_margin_switches_later_without_a_gap(demo_path):
+    """On a loaded machine a change's re-render can outlast the switch margin: the device then plays on
+    into the audio queued past the switch point. The switch moves to just ahead of the playhead: no gap,
+    no write behind the playhead (a jump), and the change's latency is reported as it was heard."""
+    eng, p = _player(demo_path, ahead_seconds=3.0)
+    behind = []
+    write = p.ring.write
+
+    def checked(frames, source_start, at=None, step=1.0):
+        if at is not None:
+            behind.append(p.ring.read_pos - at)
+        write(frames, source_start, at, step)
+
+    p.ring.write = checked
+    p.start()
+    time.sleep(3.5)  # the ring fills to `ahead`
+    make_stream = eng.stream
+
+    def slow_stream(*args, **kw):
+        s = make_stream(*args, **kw)
+        first = s.process
+
+        def process(block):
+            s.process = first
+            time.sleep(delay)
+            return first(block)
+
+        s.process = process
+        return s
+
+    delay = p._switch_margin() / p.out_rate + 0.3  # longer than the margin the player learnt from its start
+    eng.stream = slow_stream
+    p.update(params=eng.params("mute vocals"))
+    time.sleep(3.0)
+    p.stop()
+    assert p.stats.late_switches == 1
+    assert p.stats.underruns == 0 and p.stats.ring_underruns == 0
+    assert behind and max(behind) < 0, behind  # every switch was written ahead of the playhead
+    assert p.stats.change_latencies_s and p.stats.change_latencies_s[-1] > delay
