@@ -11,39 +11,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
 from .audio_io import AudioReader
 from .devices import AudioOutput, FakeOutput, SoundDeviceOutput
-from .engine import Engine, RenderParams, Stream
-from .regions import Regions
-from .resample import StreamResampler
+from .engine import Engine, RenderParams
+from .pipeline import Pipeline, Snapshot
 from .ring import RingBuffer
 
 MODES = ("processed", "original", "difference")  # B, A, delta
-
-
-@dataclass
-class _Pipeline:
-    """One render from a source position with one snapshot: engine stream, resamplers to the device
-    rate, the input blocks, and where the output stands."""
-
-    snap: "Snapshot"
-    stream: Stream
-    rs: StreamResampler
-    rs_orig: StreamResampler
-    blocks: Iterator[np.ndarray]
-    src: int                 # source frame of the first block read (preroll included)
-    skip: int                # preroll frames still to drop from the output
-    out_src: int             # source frame of the next output frame
-    orig: np.ndarray         # input frames read and not yet matched by output
-    done: bool = False       # the input ended (the stream was flushed)
-    t_start: float | None = None   # when it started, until its first audio (the restart cost)
-    xfade_at: int | None = None    # ring position it replaces the queued audio from (a change or seek)
-    seek: bool = False             # it starts at a sought position
-    y_src: int = 0                 # source frame of the stream's next output frame (preroll included)
 
 
 @dataclass
@@ -54,17 +31,6 @@ class PlayStats:
     seconds_played: float = 0.0
     warnings: list[str] = field(default_factory=list)
     change_latencies_s: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """An immutable description of what to render; a new one bumps the generation."""
-
-    params: RenderParams
-    chain: tuple = ()
-    mode: str = "processed"
-    loop: tuple[int, int] | None = None  # source frames [start, end)
-    regions: Regions | None = None  # the edit only inside these (the input elsewhere)
 
 
 class Player:
@@ -103,7 +69,7 @@ class Player:
         self.error: Exception | None = None
         self._end_pos: int | None = None  # ring position where the source ends
         self._change_times: dict[int, float] = {}
-        self._pending_change: tuple[int, float] | None = None  # (switch ring pos, time of the change)
+        self._pending: list[tuple[int, float]] = []  # changes not heard yet: (switch ring pos, time of the change)
         self._restart_cost: float | None = None  # seconds from a change to its first rendered audio
 
     # ---- caller side ----------------------------------------------------------------------------
@@ -201,67 +167,8 @@ class Player:
                 self.stats.ring_underruns += 1
 
     # ---- render worker --------------------------------------------------------------------------
-    def _new_pipeline(self, source_pos: int, snap: Snapshot) -> _Pipeline:
-        info = self.info
-        stream = self.engine.stream(info.sample_rate, info.channels, snap.params, list(snap.chain))
-        preroll = min(source_pos, self.engine.model.contract.chunk_samples // 4)
-        return _Pipeline(snap, stream, StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
-                         StreamResampler(info.sample_rate, self.out_rate, self.out_ch),
-                         self.reader.blocks(self.block, start=source_pos - preroll), source_pos - preroll, preroll,
-                         source_pos, np.zeros((info.channels, 0), np.float32), t_start=time.perf_counter(),
-                         y_src=source_pos - preroll)
-
-    def _collect_meters(self, p: _Pipeline) -> None:
-        for frame, energy in p.stream.take_meters():
-            self.meters.append((p.src + frame, energy))
-
-    def _to_device(self, x: np.ndarray) -> np.ndarray:
-        """(ch, n) at the source layout -> (ch_out, n): mono is duplicated; >2 channels play 1-2."""
-        if x.shape[0] == self.out_ch:
-            return x
-        if x.shape[0] == 1:
-            return np.repeat(x, self.out_ch, 0)
-        return x[: self.out_ch]
-
-    def _render_block(self, p: _Pipeline) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """Next (heard, original) blocks at the device rate, and the source frame of their first sample."""
-        while True:
-            try:
-                block = next(p.blocks)
-                p.orig = np.concatenate([p.orig, block], 1)
-                y = p.stream.process(block)
-            except StopIteration:
-                if p.done:
-                    return None
-                p.done = True
-                y = p.stream.flush()
-            self._collect_meters(p)
-            n = y.shape[1]
-            orig, p.orig = p.orig[:, :n], p.orig[:, n:]
-            if p.snap.regions is not None:
-                y = p.snap.regions.blend(y, orig, p.y_src, self.info.sample_rate)
-            p.y_src += n
-            mode = p.snap.mode
-            if mode == "original":
-                y = orig
-            elif mode == "difference":
-                y = orig - y
-            if p.skip:
-                k = min(p.skip, n)
-                y, orig = y[:, k:], orig[:, k:]
-                p.skip -= k
-            y = self._resample(p.rs, self._to_device(y), p.done)
-            orig = self._resample(p.rs_orig, self._to_device(orig), p.done)
-            if y.shape[1]:
-                start = p.out_src
-                p.out_src += int(round(y.shape[1] * self.info.sample_rate / self.out_rate))
-                return y, orig, start
-            if p.done:
-                return None
-
-    @staticmethod
-    def _resample(rs: StreamResampler, x: np.ndarray, last: bool) -> np.ndarray:
-        return np.concatenate([rs.process(x), rs.flush()], 1) if last else rs.process(x)
+    def _new_pipeline(self, source_pos: int, snap: Snapshot) -> Pipeline:
+        return Pipeline(self.engine, self.reader, snap, source_pos, self.out_rate, self.out_ch, self.block)
 
     def _work(self) -> None:
         try:
@@ -302,8 +209,12 @@ class Player:
                     handled = [(g, t) for g, t in list(self._change_times.items()) if g <= gen]
                     for g, _ in handled:
                         self._change_times.pop(g, None)
-                    if handled:  # coalesced changes: the earliest one is the latency the user felt
-                        self._pending_change = (at, min(t for _, t in handled))
+                    # Coalesced changes, and earlier ones whose switch this one replaces, are heard at its
+                    # switch: the earliest of them is the latency the user felt.
+                    times = [t for _, t in handled] + [t for a, t in self._pending if a >= at]
+                    self._pending = [(a, t) for a, t in self._pending if a < at]
+                    if times:
+                        self._pending.append((at, min(times)))
                     self._end_pos = None
                 continue
             self._check_change_heard()
@@ -313,7 +224,7 @@ class Player:
             if p is None or write_at - self.ring.read_pos >= self.ahead or self._end_pos is not None:
                 time.sleep(0.003)
                 continue
-            r = self._render_block(p)
+            r = p.next_block(self.meters)
             if r is None:
                 if p.snap.loop is None:
                     self._end_pos = self.ring.write_pos
@@ -337,22 +248,17 @@ class Player:
                 # at once, and it comes back down over the next few restarts.
                 prev = self._restart_cost
                 self._restart_cost = cost if prev is None else max(cost, 0.85 * prev)
-            loop = p.snap.loop
-            if loop is not None and src + y.shape[1] > loop[1]:
-                keep = max(0, loop[1] - src)
-                y, orig = y[:, :keep], orig[:, :keep]
-                p = self._new_pipeline(loop[0], p.snap)
             frames = np.ascontiguousarray(y.T)
             if at is not None:
                 frames = self.ring.crossfade(frames, at, self.xfade)
                 if p.seek:
                     p.seek = False
                     self._seek_switch = at
-            step = self.info.sample_rate / self.out_rate
             if not self._wait_for_space((self.ring.write_pos if at is None else at) + frames.shape[0]):
                 return
-            self.original.write(np.ascontiguousarray(orig.T), src, at=at, step=step)
-            self.ring.write(frames, src, at=at, step=step)
+            source = p.source_frames(src, frames.shape[0])
+            self.original.write(np.ascontiguousarray(orig.T), source, at=at)
+            self.ring.write(frames, source, at=at)
 
     def _wait_for_space(self, end: int) -> bool:
         """Wait until writing up to ring position `end` overwrites nothing unplayed (the ring is sized so
@@ -370,9 +276,7 @@ class Player:
         new_at = min(max(at, lead), self.ring.write_pos)
         if new_at > at:
             self.stats.late_switches += 1
-            pc = self._pending_change
-            if pc is not None and pc[0] == at:
-                self._pending_change = (new_at, pc[1])
+            self._pending = [(new_at if a == at else a, t) for a, t in self._pending]
         return max(new_at - at, 0)
 
     def _switch_margin(self) -> int:
@@ -384,12 +288,12 @@ class Player:
         return max(self.margin, int((1.5 * cost + 0.05) * self.out_rate))
 
     def _check_change_heard(self) -> None:
-        pc = self._pending_change
-        if pc is not None and self.ring.read_pos >= pc[0]:
+        if self._pending and self.ring.read_pos >= self._pending[0][0]:
             # Taken from the ring now; heard once what the device still holds has played.
             heard = time.perf_counter() + self._device_queued() / self.out_rate
-            self.stats.change_latencies_s.append(heard - pc[1])
-            self._pending_change = None
+            rp = self.ring.read_pos
+            self.stats.change_latencies_s += [heard - t for a, t in self._pending if rp >= a]
+            self._pending = [(a, t) for a, t in self._pending if rp < a]
 
 
 __all__ = ["Player", "PlayStats", "Snapshot", "MODES", "AudioOutput", "FakeOutput", "SoundDeviceOutput", "RingBuffer"]

@@ -21,18 +21,17 @@ class RingBuffer:
     def space(self) -> int:
         return self.capacity - (self.write_pos - self.read_pos)
 
-    def write(self, frames: np.ndarray, source_start: int, at: int | None = None, step: float = 1.0) -> None:
-        """frames (n, channels); `at` rewinds the write position (only ahead of read_pos);
-        `step` is source frames per ring frame (source rate / device rate)."""
+    def write(self, frames: np.ndarray, source: np.ndarray, at: int | None = None) -> None:
+        """frames (n, channels) and the source frame of each; `at` rewinds the write position (only ahead
+        of read_pos)."""
         pos = self.write_pos if at is None else at
         n = frames.shape[0]
         i = pos % self.capacity
         first = min(n, self.capacity - i)
         self.data[i:i + first] = frames[:first]
         self.data[:n - first] = frames[first:]
-        src = source_start + (np.arange(n) * step).astype(np.int64)
-        self.source_pos[i:i + first] = src[:first]
-        self.source_pos[:n - first] = src[first:]
+        self.source_pos[i:i + first] = source[:first]
+        self.source_pos[:n - first] = source[first:]
         self.write_pos = pos + n
 
     def read_into(self, out: np.ndarray) -> int:

@@ -22,10 +22,10 @@ def test_ring_never_overwrites_unplayed_audio_and_the_playhead_keeps_pace(demo_p
     worst = []
     write = p.ring.write
 
-    def checked(frames, source_start, at=None, step=1.0):
+    def checked(frames, source, at=None):
         start = p.ring.write_pos if at is None else at
         worst.append(start + frames.shape[0] - p.ring.read_pos)
-        write(frames, source_start, at, step)
+        write(frames, source, at)
 
     p.ring.write = checked
     p.start()
@@ -95,10 +95,10 @@ def test_a_restart_slower_than_the_margin_switches_later_without_a_gap(demo_path
     behind = []
     write = p.ring.write
 
-    def checked(frames, source_start, at=None, step=1.0):
+    def checked(frames, source, at=None):
         if at is not None:
             behind.append(p.ring.read_pos - at)
-        write(frames, source_start, at, step)
+        write(frames, source, at)
 
     p.ring.write = checked
     p.start()
