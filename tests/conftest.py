@@ -11,8 +11,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# The app's settings (recent files, export folder) go to a folder of this test run, never the user's.
+# The app's settings (recent files, export folder) go to a folder of this test run, never the user's,
+# removed when the run ends.
 os.environ["XDG_CONFIG_HOME"] = __import__("tempfile").mkdtemp(prefix="amssfx-test-config-")
+__import__("atexit").register(__import__("shutil").rmtree, os.environ["XDG_CONFIG_HOME"], True)
 
 
 def make_identity_onnx(path: Path, frames: int = 32, n_fft: int = 512, hop: int = 128, heads: int = 2,
