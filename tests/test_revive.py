@@ -135,6 +135,20 @@ def test_solo_energy_is_the_energy_of_each_soloed_output():
     assert m.last.weight.grad.abs().sum() > 0 and m.dec[-1].conv_v.weight.grad.abs().sum() > 0
 
 
+def test_the_amplitude_floor_pulls_a_channel_cancelled_to_nothing():
+    """A channel whose output has gone to almost nothing: the floor on its energy share barely moves it
+    (the gradient of an energy vanishes with the output), the floor on the share's square root does."""
+    from amssfx.lab.nn.train import lach_penalty
+
+    grads = {}
+    for amplitude in (False, True):
+        out = torch.tensor([[[1e-4, 1.0], [0.8, 1.2]]], requires_grad=True)  # what each channel puts out
+        lach_penalty(out.pow(2), 0.05, amplitude).backward()
+        grads[amplitude] = -out.grad[0, 0, 0].item()  # > 0: the penalty pushes the channel up
+    assert 0 < grads[False] < 0.01 < grads[True]
+    assert grads[True] > 1000 * grads[False]
+
+
 def test_training_revives_and_floors_at_the_output(tmp_path):
     """`train(revive_floor=..., lach_at="output")` runs and logs what it revived and how it measured."""
     import json

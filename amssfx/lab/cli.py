@@ -91,7 +91,8 @@ def cmd_train(args) -> int:
                 mask_output=args.mask_output, mask_lr_mult=10.0 if args.mask_output else 1.0,
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
                 eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight,
-                revive_floor=args.revive, lach_at=args.lach_at)
+                revive_floor=args.revive, lach_at=args.lach_at,
+                lach_amplitude=args.lach_amplitude)
     print(res)
     return 0
 
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lach-at", choices=["block", "output"], default="block",
                    help="measure --lach-floor on the last block's output (default) or on the model's output with "
                         "each channel soloed, as the evaluation does (16 more passes of the output layers)")
+    s.add_argument("--lach-amplitude", action="store_true",
+                   help="put --lach-floor on the square root of each channel's share: its gradient does not vanish "
+                        "where a channel's output has gone to zero, as the share's does")
     s.add_argument("--revive", type=float, default=0.0, metavar="SHARE",
                    help="before training, give every latent channel of the last block that carries less than SHARE "
                         "of its output (e.g. 0.01) the weights of a live channel of its head; 0: off")
