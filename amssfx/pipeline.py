@@ -85,6 +85,10 @@ class Pipeline:
                         break
             finally:
                 blocks.close()
+            while pos < b:  # the file ended before the frame count its header gave: silence to the loop's end
+                n = min(self.block, b - pos)
+                yield np.zeros((self.reader.info.channels, n), np.float32)
+                pos += n
             pos = a
 
     def _spans(self, start: int, n: int) -> list[tuple[int, int, int]]:
