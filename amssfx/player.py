@@ -225,11 +225,8 @@ class Player:
                 time.sleep(0.003)
                 continue
             r = p.next_block(self.meters)
-            if r is None:
-                if p.snap.loop is None:
-                    self._end_pos = self.ring.write_pos
-                else:
-                    p = self._new_pipeline(p.snap.loop[0], p.snap)
+            if r is None:  # the input ended (a looped render never does)
+                self._end_pos = self.ring.write_pos
                 continue
             y, orig, src = r
             at, p.xfade_at = p.xfade_at, None
@@ -240,7 +237,7 @@ class Player:
                     continue
                 if late:
                     y, orig, at = y[:, late:], orig[:, late:], at + late
-                    src += int(round(late * self.info.sample_rate / self.out_rate))
+                    src += int(round(late * p.rate_ratio))
             if p.t_start is not None:  # how long a (re)start takes to produce audio, for the next margin
                 cost = time.perf_counter() - p.t_start
                 p.t_start = None
