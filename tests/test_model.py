@@ -244,6 +244,27 @@ def test_family_weights_shift_the_draw(tmp_path):
     assert abs(weighted["lowpass"] / n - 3 / 9) < 0.03 and weighted["mute"] == 0
 
 
+def test_target_weights_shift_the_number_of_named_sources():
+    import argparse
+    from collections import Counter
+
+    from amssfx.lab.cli import _target_weights
+    from amssfx.lab.data.dataset import count_weight_list, random_query
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    plain = Counter(len(random_query(rng).targets) for _ in range(n))
+    assert abs(plain[1] / n - 3 / 7) < 0.02 and abs(plain[3] / n - 1 / 7) < 0.02
+    sets = Counter(random_query(rng, count_weights=[1.0, 0.0, 3.0]).targets for _ in range(n))
+    assert all(len(t) != 2 for t in sets)
+    assert abs(sets[("vocals", "drums", "bass")] / n - 1 / 2) < 0.03  # 3 sets of one source : 1 set of three x 3
+    assert abs(sets[("drums",)] / n - 1 / 6) < 0.02  # the sets of one size stay equally likely
+    assert _target_weights("3=2") == {3: 2.0} and count_weight_list({3: 2.0}) == [1.0, 1.0, 2.0]
+    for bad in ("3", "4=1", "0=1", "x=1", "3=-1", "3=nan", "1=0,2=0,3=0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _target_weights(bad)
+
+
 def test_family_weights_are_checked(tmp_path):
     import argparse
 

@@ -47,6 +47,24 @@ def _family_weights(text: str) -> dict[str, float]:
     return out
 
 
+def _target_weights(text: str) -> dict[int, float]:
+    """N=W,... as a dict; the dataset's own check decides what is allowed."""
+    from .data.dataset import count_weight_list
+
+    out = {}
+    for item in filter(None, text.split(",")):
+        n, _, w = item.partition("=")
+        try:
+            out[int(n)] = float(w)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected N=WEIGHT with N a number of sources (1-3)") from None
+    try:
+        count_weight_list(out)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return out
+
+
 def cmd_train(args) -> int:
     from .data.render import render_bank
     from .nn.train import native_bf16, train
@@ -92,7 +110,7 @@ def cmd_train(args) -> int:
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
                 eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight,
                 revive_floor=args.revive, lach_at=args.lach_at,
-                lach_amplitude=args.lach_amplitude)
+                lach_amplitude=args.lach_amplitude, target_weights=args.target_weights)
     print(res)
     return 0
 
@@ -167,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decay of the weight average saved as model_ema.pt beside model.pt")
     s.add_argument("--family-weights", type=_family_weights, metavar="FAMILY=W,...",
                    help="draw these task families W times as often as the others, e.g. lowpass=2,highpass=2")
+    s.add_argument("--target-weights", type=_target_weights, metavar="N=W,...",
+                   help="draw queries that name N sources (1, 2 or 3) W times as often as they come "
+                        "otherwise (1, 2 and 3 sources come 3:3:1), e.g. 3=2")
     s.add_argument("--eq-db", type=float, default=0.0, metavar="DB",
                    help="timbre augmentation: each training stem through a random low and high shelf of up to "
                         "+-DB dB (default 0: off); validation stems are never equalised")

@@ -13,17 +13,22 @@ from .synth import STEMS
 TRAIN_FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "lowpass", "highpass")
 
 
-def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES, weights=None) -> Query:
+def random_query(rng: np.random.Generator, families=TRAIN_FAMILIES, weights=None, count_weights=None) -> Query:
     """A family drawn uniformly (or in proportion to `weights`), then a non-empty target set
-    and the family's parameter."""
+    and the family's parameter.
+
+    Every non-empty target set is equally likely (so 1, 2 and 3 named sources come 3:3:1);
+    `count_weights` (the draw weight of 1, 2 and 3 named sources, from `count_weight_list`) scales
+    that by the number of sources, keeping the sets of one size equally likely."""
     if weights is None:
         family = str(rng.choice(families))
     else:
         p = np.asarray(weights, np.float64)
         family = str(rng.choice(families, p=p / p.sum()))
+    top = None if count_weights is None else max(count_weights)
     while True:
         targets = tuple(s for s in SOURCES if rng.random() < 0.5)
-        if targets:
+        if targets and (top is None or rng.random() * top < count_weights[len(targets) - 1]):
             break
     if family in ("pan", "hard_pan"):
         return Query(family, targets, side=str(rng.choice(SIDES)))
@@ -44,6 +49,21 @@ def family_weight_list(family_weights: dict[str, float], families=TRAIN_FAMILIES
         raise ValueError("family weights must be finite numbers, 0 or more")
     if sum(weights) <= 0:
         raise ValueError("family weights must not all be zero")
+    return weights
+
+
+def count_weight_list(count_weights: dict[int, float]) -> list[float]:
+    """The draw weight of 1, 2 and 3 named sources (1 where unnamed), as a factor on their share among
+    all non-empty target sets; ValueError for another count, a weight that is negative or not finite,
+    or weights that are all zero."""
+    unknown = set(count_weights) - set(range(1, len(SOURCES) + 1))
+    if unknown:
+        raise ValueError(f"target weights name counts {sorted(unknown)}; a query names 1 to {len(SOURCES)} sources")
+    weights = [float(count_weights.get(k, 1.0)) for k in range(1, len(SOURCES) + 1)]
+    if not all(np.isfinite(w) and w >= 0 for w in weights):
+        raise ValueError("target weights must be finite numbers, 0 or more")
+    if sum(weights) <= 0:
+        raise ValueError("target weights must not all be zero")
     return weights
 
 
@@ -122,7 +142,8 @@ class RemixDataset:
 
     def __init__(self, bank: StemBank, segment_samples: int, seed: int = 0,
                  families=TRAIN_FAMILIES, level_db=(-28.0, -14.0), drop_prob: float = 0.1,
-                 family_weights: dict[str, float] | None = None, eq_db: float = 0.0, coherent: float = 0.0):
+                 family_weights: dict[str, float] | None = None, eq_db: float = 0.0, coherent: float = 0.0,
+                 target_weights: dict[int, float] | None = None):
         self.bank, self.segment = bank, segment_samples
         # coherent: the share of examples whose four stems come from one song at one offset, as in a
         # real mix (parts that play together in time and harmony); the rest take each stem from a
@@ -131,6 +152,7 @@ class RemixDataset:
         self.eq_db = float(eq_db)  # timbre augmentation (augment.py): shelf gains up to +-eq_db per stem
         self.seed, self.families = seed, families
         self.weights = None if family_weights is None else family_weight_list(family_weights, families)
+        self.count_weights = None if target_weights is None else count_weight_list(target_weights)
         self.level_db, self.drop_prob = level_db, drop_prob
 
     def stems(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -153,7 +175,7 @@ class RemixDataset:
         """(input (2, n), target (2, n), tokens (words,), query)."""
         rng = np.random.default_rng([self.seed, index])
         stems = self.stems(rng)
-        q = random_query(rng, self.families, self.weights)
+        q = random_query(rng, self.families, self.weights, self.count_weights)
         inp, tgt = make_pair(stems, q)
         return inp, tgt, np.asarray(encode(q), np.int64), q
 

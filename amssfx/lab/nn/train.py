@@ -187,7 +187,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           family_weights: dict[str, float] | None = None, widen: bool = False,
           lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0,
           lach_floor: float = 0.0, lach_weight: float = 0.0, revive_floor: float = 0.0,
-          lach_at: str = "block", lach_amplitude: bool = False) -> dict:
+          lach_at: str = "block", lach_amplitude: bool = False,
+          target_weights: dict[int, float] | None = None) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
     bf16: bfloat16 autocast for the network's forward pass (3x faster steps on CPUs with
@@ -209,7 +210,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     optimizer state, so a resumed run keeps it.
 
     family_weights: draw training queries of these families more (or less) often than the
-    rest (weight 1); validation always draws them uniformly.
+    rest (weight 1); validation always draws them uniformly. target_weights: likewise by the number
+    of sources a query names (1, 2 or 3); validation keeps the uniform draw over target sets.
 
     lr_end: the rate falls from `lr` to `lr_end` along a half cosine over this call's `hours`
     (wall-clock time, so a run stopped early has not reached `lr_end`); a resumed run starts
@@ -289,7 +291,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     # this CPU, after about two minutes of compiling); checkpoints stay those of `model`.
     net = torch.compile(model) if compile else model
     data = RemixDataset(StemBank(train_bank), cfg.chunk_samples, seed=1000 + step, family_weights=family_weights,
-                        eq_db=eq_db, coherent=coherent)
+                        eq_db=eq_db, coherent=coherent, target_weights=target_weights)
     valid = RemixDataset(StemBank(valid_bank), cfg.chunk_samples, seed=424242, drop_prob=0.0)
     revived = _revive(model, ema_model, opt, data, revive_floor, step) if revive_floor > 0 else []
     deadline = start + span
@@ -310,7 +312,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         os.replace(tmp, state_path)
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
                "lr": opt.param_groups[0]["lr"], "eq_db": eq_db, "train_bank": str(train_bank), "valid_bank": str(valid_bank),
-               "coherent": coherent, "lach_floor": lach_floor, "lach_weight": lach_weight, "lach_at": lach_at,
+               "coherent": coherent, "target_weights": target_weights, "lach_floor": lach_floor, "lach_weight": lach_weight, "lach_at": lach_at,
                "lach_amplitude": lach_amplitude,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
