@@ -61,6 +61,21 @@ def test_markdown_tables(bank, identity_onnx):
     assert all(l.endswith(" |") and "± " in l.split(" dB | ")[1] for l in family_rows[:len(FAMILIES)])
 
 
+def test_whole_songs_identity_keeps_the_band_and_leaks_everything(identity_onnx, bank):
+    from amssfx.lab.evaluate import evaluate_whole_songs
+
+    w = evaluate_whole_songs(Engine(identity_onnx), bank, songs=2, seconds=2.0)
+    assert w["songs"] == 2
+    # identity leaves `other` in place (its projection is 1 up to the other stems' chance overlap with it)
+    assert w["kept"] == pytest.approx(1.0, abs=0.05)
+    assert abs(w["leak_db"]) < 0.01  # and passes the instrumental whole into the vocals' stem
+    assert w["sdr"] < 0  # the output holds the other three stems as well: far from `other` alone
+    meta = {"model": "identity.onnx", "config": "identity", "sha256": "0" * 64, "clips": 3, "seconds": 1.0,
+            "seed": 2, "soundfont": "FluidR3_GM", "date": "2026-01-01", "whole_songs": w}
+    text = markdown({}, [], meta)
+    assert "share of the `other` stem kept (1 = all) | 1.0" in text or "kept (1 = all) | 0.9" in text
+
+
 def test_gain_interval():
     # Two clips, gains 1 and 3: sample std sqrt(2), mean over sqrt(2) clips -> 1.96 dB half-width.
     assert gain_interval(np.array([1.0, 3.0])) == pytest.approx(1.96)

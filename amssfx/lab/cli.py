@@ -118,14 +118,16 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import HELD_OUT, evaluate, update_section
 
-    if args.clips < 2 or args.lach_clips < 0 or not 1 <= args.seconds <= 60:
-        raise UsageError("--clips must be 2 or more, --lach-clips 0 or more, --seconds between 1 and 60")
+    if args.clips < 2 or args.lach_clips < 0 or args.whole_songs < 0 or not 1 <= args.seconds <= 60:
+        raise UsageError("--clips must be 2 or more, --lach-clips and --whole-songs 0 or more, "
+                         "--seconds between 1 and 60")
     if args.threads is not None and not 1 <= args.threads <= 256:
         raise UsageError(f"--threads must be between 1 and 256, got {args.threads}")
     for name in args.held_out or list(HELD_OUT):
         out = Path(args.out_dir) / HELD_OUT[name].table if args.out_dir else None
         table = evaluate(args.model, name, Path(args.bank_root) / f"test_{name}", out, clips=args.clips,
                          seconds=args.seconds, lach_clips=args.lach_clips, threads=args.threads,
+                         whole_songs=args.whole_songs,
                          channels_beside_model=name == "recorded")
         if args.doc:
             update_section(args.doc, f"evaluation-{name}", table)
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--doc", help="also replace each set's marked section (<!-- evaluation-SET:start -->) of this file")
     s.add_argument("--clips", type=int, default=CLIPS, help=f"clips per family (default {CLIPS}, as the bundled table)")
     s.add_argument("--lach-clips", type=int, default=4, help="clips for the latent-channel table (0: skip)")
+    s.add_argument("--whole-songs", type=int, default=12,
+                   help="songs for the whole-song checks (keep the band, an instrumental's vocals; 0: skip)")
     s.add_argument("--seconds", type=float, default=8.0)
     s.add_argument("--threads", type=int, help="chunks processed in parallel, one core each (default: all cores)")
     s.set_defaults(fn=cmd_evaluate)

@@ -139,6 +139,43 @@ def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed:
     return out
 
 
+KEEP_BAND_QUERY = "mute vocals, drums, bass"  # on a whole song: should leave the rest of the band as it is
+
+
+def evaluate_whole_songs(engine, bank_dir, songs: int, seconds: float) -> dict:
+    """Whole songs as rendered (their own levels and production), `seconds` from each song's middle:
+
+    - keep the band: `mute vocals, drums, bass` should leave the `other` stem untouched; `kept` is the
+      share of that stem in the output (its projection: 1 keeps it all, 0 removes it) and `sdr` the
+      output's SDR against it;
+    - instrumental: the same song without its vocals under `separate vocals`, which should be silent;
+      `leak_db` is that output's energy relative to the instrumental's (lower is better).
+
+    Songs whose `other` stem is silent there are skipped. Medians over the songs, and their count."""
+    from amssfx.tasks import sdr
+
+    from .data.dataset import StemBank
+
+    bank = StemBank(bank_dir)
+    seg = int(seconds * 44100)
+    kept, sdrs, leak = [], [], []
+    for song in bank.songs[:songs]:
+        a = max(0, song.shape[-1] // 2 - seg // 2)
+        v, d, b, o = (np.array(song[k, :, a:a + seg], np.float32) for k in range(4))
+        if _rms(o) < PRESENT_RMS:
+            continue
+        y = engine.process_array(v + d + b + o, 44100, engine.params(KEEP_BAND_QUERY))[:, :o.shape[1]]
+        kept.append(float(np.sum(y * o) / np.sum(o * o)))
+        sdrs.append(float(sdr(o, y)))
+        inst = d + b + o
+        z = engine.process_array(inst, 44100, engine.params("separate vocals"))[:, :inst.shape[1]]
+        leak.append(10 * np.log10(max(float(np.sum(z * z)), 1e-20) / max(float(np.sum(inst * inst)), 1e-20)))
+    if not kept:
+        return {"songs": 0}
+    return {"songs": len(kept), "seconds": seconds, "kept": float(np.median(kept)), "sdr": float(np.median(sdrs)),
+            "leak_db": float(np.median(leak))}
+
+
 def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
     lines = ([f"### {meta['title']}", ""] if meta.get("title") else []) + [f"Model `{meta['model']}` ({meta['config']}, checkpoint sha256 `{meta['sha256'][:12]}`), "
              f"{meta['clips']} held-out clips of {meta['seconds']:.0f} s per family from "
@@ -169,6 +206,15 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
             by = r.get("gain_by_source", {})
             lines.append(f"| {f} | " + " | ".join(f"{by[n][0]:+.2f} ({by[n][1]})" if n in by else "–"
                                                   for n in names) + " |")
+    whole = meta.get("whole_songs") or {}
+    if whole.get("songs"):
+        lines += ["", f"Whole songs ({whole['seconds']:.0f} s from the middle of {whole['songs']} held-out songs, as "
+                  "rendered; medians):", "",
+                  "| check | result |", "|---|---:|",
+                  f"| `{KEEP_BAND_QUERY}`: share of the `other` stem kept (1 = all) | {whole['kept']:.2f} |",
+                  f"| `{KEEP_BAND_QUERY}`: SDR against the `other` stem | {whole['sdr']:.2f} dB |",
+                  f"| the song without vocals, `separate vocals`: output level vs the input | "
+                  f"{whole['leak_db']:.1f} dB |"]
     if lach:
         lines += ["", f"Latent channels of the last block (query `{LACH_QUERY}`, each soloed, direct path off):", "",
                   "| head:lach | energy share | best-correlated stem (r) | band |", "|---|---:|---|---|"]
@@ -227,7 +273,7 @@ def prepare_bank(bank_dir, held: HeldOut, minutes: float | None = None) -> dict:
 
 
 def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=None, clips: int = CLIPS,
-             seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None,
+             seconds: float = 8.0, lach_clips: int = 4, bank_minutes: float | None = None, whole_songs: int = 12,
              threads: int | None = None, channels_beside_model: bool = False) -> str:
     """The table of one held-out set (HELD_OUT) for a model, written to `out` (default: the
     set's table beside the bundled model) and returned. channels_beside_model: also save the
@@ -243,10 +289,12 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
                              progress=lambda f, r: print(f"{held.name} {f}: model {r['model']:.2f} "
                                                          f"identity {r['identity']:.2f}", flush=True))
     lach = evaluate_latent_channels(engine, bank, lach_clips, seconds, held.seed) if lach_clips else []
+    whole = evaluate_whole_songs(engine, bank, whole_songs, 30.0) if whole_songs else {}
     c = engine.model.contract
     meta = {"model": Path(engine.model.path).name, "config": c.config_name, "clips": clips, "seconds": seconds,
             "seed": held.seed, "date": time.strftime("%Y-%m-%d"), "sha256": c.checkpoint_sha256,
-            "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"]), "title": held.title}
+            "soundfont": Path(info["soundfont"]).stem, "songs": len(info["songs"]), "title": held.title,
+            "whole_songs": whole}
     text = markdown(rows, lach, meta)
     Path(out or ASSETS / held.table).write_text(text)
     if lach and channels_beside_model:
