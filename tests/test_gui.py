@@ -131,10 +131,10 @@ def test_preview_hears_changes_without_underruns(window, qtbot):
     w.play()
     qtbot.wait(1000)
     w.grid.cells[(0, 1)][0].setChecked(True)
-    qtbot.wait(700)
+    qtbot.waitUntil(lambda: len(w.player.stats.change_latencies_s) >= 1, timeout=5000)  # heard
     w.query.set_text("separate drums", emit=True)
-    qtbot.wait(700)
-    assert w.player is not None and len(w.player.stats.change_latencies_s) >= 2
+    qtbot.waitUntil(lambda: len(w.player.stats.change_latencies_s) >= 2, timeout=5000)
+    assert w.player is not None
     assert w.underruns() == 0
     w.seek_seconds(20.0)
     qtbot.wait(400)
