@@ -29,40 +29,32 @@ def cmd_flops(args) -> int:
     return 0
 
 
-def _family_weights(text: str) -> dict[str, float]:
-    """FAMILY=W,... as a dict; the dataset's own check decides what is allowed."""
-    from .data.dataset import family_weight_list
-
+def _weights(text: str, key, check, expected: str) -> dict:
+    """KEY=W,... as a dict (key(KEY) as the key); `check`, the dataset's own, decides what is allowed."""
     out = {}
     for item in filter(None, text.split(",")):
-        name, _, w = item.partition("=")
+        k, _, w = item.partition("=")
         try:
-            out[name.strip()] = float(w)  # no "=": w is "", not a number either
+            out[key(k)] = float(w)  # no "=": w is "", not a number either
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r}: expected FAMILY=WEIGHT with a number as WEIGHT") from None
+            raise argparse.ArgumentTypeError(f"{item!r}: expected {expected}") from None
     try:
-        family_weight_list(out)
+        check(out)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return out
+
+
+def _family_weights(text: str) -> dict[str, float]:
+    from .data.dataset import family_weight_list
+
+    return _weights(text, str.strip, family_weight_list, "FAMILY=WEIGHT with a number as WEIGHT")
 
 
 def _target_weights(text: str) -> dict[int, float]:
-    """N=W,... as a dict; the dataset's own check decides what is allowed."""
     from .data.dataset import count_weight_list
 
-    out = {}
-    for item in filter(None, text.split(",")):
-        n, _, w = item.partition("=")
-        try:
-            out[int(n)] = float(w)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r}: expected N=WEIGHT with N a number of sources (1-3)") from None
-    try:
-        count_weight_list(out)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return out
+    return _weights(text, int, count_weight_list, "N=WEIGHT with N a number of sources (1-3)")
 
 
 def cmd_train(args) -> int:
