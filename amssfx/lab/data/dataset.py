@@ -44,12 +44,7 @@ def family_weight_list(family_weights: dict[str, float], families=TRAIN_FAMILIES
     if unknown:
         raise ValueError(f"family weights name unknown families: {sorted(unknown)}; "
                          f"known: {', '.join(families)}")
-    weights = [float(family_weights.get(f, 1.0)) for f in families]
-    if not all(np.isfinite(w) and w >= 0 for w in weights):
-        raise ValueError("family weights must be finite numbers, 0 or more")
-    if sum(weights) <= 0:
-        raise ValueError("family weights must not all be zero")
-    return weights
+    return _draw_weights([float(family_weights.get(f, 1.0)) for f in families], "family weights")
 
 
 def count_weight_list(count_weights: dict[int, float]) -> list[float]:
@@ -59,11 +54,15 @@ def count_weight_list(count_weights: dict[int, float]) -> list[float]:
     unknown = set(count_weights) - set(range(1, len(SOURCES) + 1))
     if unknown:
         raise ValueError(f"target weights name counts {sorted(unknown)}; a query names 1 to {len(SOURCES)} sources")
-    weights = [float(count_weights.get(k, 1.0)) for k in range(1, len(SOURCES) + 1)]
+    return _draw_weights([float(count_weights.get(k, 1.0)) for k in range(1, len(SOURCES) + 1)], "target weights")
+
+
+def _draw_weights(weights: list[float], what: str) -> list[float]:
+    """`weights` if they are finite, 0 or more and not all zero; ValueError naming `what` otherwise."""
     if not all(np.isfinite(w) and w >= 0 for w in weights):
-        raise ValueError("target weights must be finite numbers, 0 or more")
+        raise ValueError(f"{what} must be finite numbers, 0 or more")
     if sum(weights) <= 0:
-        raise ValueError("target weights must not all be zero")
+        raise ValueError(f"{what} must not all be zero")
     return weights
 
 
