@@ -56,5 +56,7 @@ class RingBuffer:
         old = self.data[np.arange(at, at + n) % self.capacity]
         r = ((np.arange(n) + 0.5) / n)[:, None].astype(np.float32)
         out = new.copy()
-        out[:n] = old * (1 - r) + new[:n] * r
+        # old + r*(new - old), not old*(1-r) + new*r: where old and new are the same audio (a change
+        # that leaves this stretch as it was), the result is that audio bit for bit.
+        out[:n] = old + r * (new[:n] - old)
         return out
