@@ -121,3 +121,35 @@ def test_a_small_bank_grows_to_the_asked_size_keeping_its_songs(tmp_path):
     grown = prepare_bank(tmp_path, HELD_OUT["fluidr3"], 1.0)
     assert len(grown["songs"]) == 2 and first["songs"][0] in grown["songs"]
     assert (kept.stat().st_mtime_ns, kept.read_bytes()) == before
+
+
+class QueryChannels:
+    """A stand-in engine of two latent channels: 0:0 plays the mix only under KEEP_BAND_QUERY (as a
+    channel carrying `other` should), 0:1 half the mix only under LACH_QUERY."""
+
+    mask_shape = (1, 2)
+
+    def params(self, query, mask, direct):
+        from amssfx.lab.evaluate import LACH_QUERY
+
+        assert direct == 0.0  # channels are measured with the direct path off
+        return (query == LACH_QUERY, int(np.argmax(mask[0])))
+
+    def process_array(self, x, sr, p):
+        lach_query, j = p
+        return x * (0.0 if lach_query else 1.0) if j == 0 else x * (0.5 if lach_query else 0.0)
+
+
+def test_latent_channels_are_measured_under_both_complementary_queries(bank):
+    from amssfx.lab.evaluate import KEEP_BAND_QUERY, LACH_QUERY, evaluate_latent_channels
+
+    rows = evaluate_latent_channels(QueryChannels(), bank, clips=2, seconds=1.0, seed=0)
+    a, b = rows
+    assert (a["energy_share"], a["energy_share_rest"], a["named_under"]) == (0.0, 1.0, KEEP_BAND_QUERY)
+    assert (b["energy_share"], b["energy_share_rest"], b["named_under"]) == (1.0, 0.0, LACH_QUERY)
+    assert a["correlation"] > 0.2 and a["stem"] in ("vocals", "drums", "bass", "other")  # the mix correlates
+    meta = {"model": "m.onnx", "config": "c", "sha256": "0" * 64, "clips": 2, "seconds": 1.0, "seed": 0,
+            "soundfont": "FluidR3_GM", "date": "2026-01-01"}
+    text = markdown({}, rows, meta)
+    assert f"share under `{LACH_QUERY}` | share under `{KEEP_BAND_QUERY}` |" in text
+    assert "| 0:0 | 0.0 % | 100.0 % |" in text and "| 0:1 | 100.0 % | 0.0 % |" in text

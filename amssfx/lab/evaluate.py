@@ -18,6 +18,9 @@ FAMILIES = ("mute", "separate", "volume_up", "volume_down", "pan", "hard_pan", "
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 LEVEL_DB = (-28.0, -14.0)  # per-stem RMS levels, the range the model was trained on
 LACH_QUERY = "separate vocals, drums, bass"
+# The query that keeps what LACH_QUERY removes: a channel that carries the `other` stem is (rightly)
+# shut under LACH_QUERY and heard under this one, so the channels are measured under both.
+KEEP_BAND_QUERY = "mute vocals, drums, bass"
 
 
 PRESENT_RMS = 10 ** (-40 / 20)  # a named source counts as present above -40 dBFS RMS in the clip
@@ -110,36 +113,42 @@ def band_energies(y: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
 
 
 def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
-    """Per latent channel: share of the latent path's energy, and the stem its solo correlates with best."""
+    """Per latent channel, soloed with the direct path off, under LACH_QUERY and under KEEP_BAND_QUERY:
+    its share of the latent path's energy under each, and the stem and band of its solo under the
+    query it is louder in (the stem: the most positive correlation)."""
     from amssfx.engine import solo
 
     h, l = engine.mask_shape
-    energy = np.zeros((h, l))
-    corr = np.zeros((h, l, len(STEM_NAMES)))
-    band = np.zeros((h, l, len(BANDS)))
+    queries = (LACH_QUERY, KEEP_BAND_QUERY)
+    energy = np.zeros((len(queries), h, l))
+    corr = np.zeros((len(queries), h, l, len(STEM_NAMES)))
+    band = np.zeros((len(queries), h, l, len(BANDS)))
     for _, stems in held_out_clips(bank_dir, clips, seconds, seed + 777):
         mix = sum(stems.values())
-        for i in range(h):
-            for j in range(l):
-                y = engine.process_array(mix, 44100, engine.params(LACH_QUERY, solo((h, l), i, j), 0.0))
-                energy[i, j] += float(np.sum(y * y))
-                band[i, j] += band_energies(y)
-                for k, name in enumerate(STEM_NAMES):
-                    s = stems[name]
-                    den = np.sqrt(np.sum(y * y) * np.sum(s * s))
-                    corr[i, j, k] += float(np.sum(y * s) / den) if den > 0 else 0.0
-    share = energy / max(energy.sum(), 1e-30)
+        for q, query in enumerate(queries):
+            for i in range(h):
+                for j in range(l):
+                    y = engine.process_array(mix, 44100, engine.params(query, solo((h, l), i, j), 0.0))
+                    energy[q, i, j] += float(np.sum(y * y))
+                    band[q, i, j] += band_energies(y)
+                    for k, name in enumerate(STEM_NAMES):
+                        s = stems[name]
+                        den = np.sqrt(np.sum(y * y) * np.sum(s * s))
+                        corr[q, i, j, k] += float(np.sum(y * s) / den) if den > 0 else 0.0
+    share = energy / np.maximum(energy.sum(axis=(1, 2), keepdims=True), 1e-30)
     corr /= max(clips, 1)
     out = []
     for i in range(h):
         for j in range(l):
-            k = int(np.argmax(corr[i, j]))  # the stem it carries: the most positive correlation
-            out.append({"head": i, "lach": j, "energy_share": float(share[i, j]), "stem": STEM_NAMES[k],
-                        "correlation": float(corr[i, j, k]), "band": BANDS[int(np.argmax(band[i, j]))][0]})
+            q = int(np.argmax(share[:, i, j]))
+            k = int(np.argmax(corr[q, i, j]))
+            out.append({"head": i, "lach": j, "energy_share": float(share[0, i, j]),
+                        "energy_share_rest": float(share[1, i, j]), "named_under": queries[q],
+                        "stem": STEM_NAMES[k], "correlation": float(corr[q, i, j, k]),
+                        "band": BANDS[int(np.argmax(band[q, i, j]))][0]})
     return out
 
 
-KEEP_BAND_QUERY = "mute vocals, drums, bass"  # on a whole song: should leave the rest of the band as it is
 
 
 def evaluate_whole_songs(engine, bank_dir, songs: int, seconds: float) -> dict:
@@ -216,11 +225,16 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
                   f"| the song without vocals, `separate vocals`: output level vs the input | "
                   f"{whole['leak_db']:.1f} dB |"]
     if lach:
-        lines += ["", f"Latent channels of the last block (query `{LACH_QUERY}`, each soloed, direct path off):", "",
-                  "| head:lach | energy share | best-correlated stem (r) | band |", "|---|---:|---|---|"]
+        rest = all("energy_share_rest" in c for c in lach)
+        lines += ["", "Latent channels of the last block (each soloed, direct path off): their share of the "
+                  "output energy under a query, and the stem and band of the solo"
+                  + (" under the query it is louder in" if rest else "") + ":", "",
+                  f"| head:lach | share under `{LACH_QUERY}` |" + (f" share under `{KEEP_BAND_QUERY}` |" if rest else "")
+                  + " best-correlated stem (r) | band |", "|---|---:|" + ("---:|" if rest else "") + "---|---|"]
         for c in lach:
-            lines.append(f"| {c['head']}:{c['lach']} | {100 * c['energy_share']:.1f} % | {c['stem']} "
-                         f"({c['correlation']:+.2f}) | {c.get('band', '–')} |")
+            lines.append(f"| {c['head']}:{c['lach']} | {100 * c['energy_share']:.1f} % |"
+                         + (f" {100 * c['energy_share_rest']:.1f} % |" if rest else "")
+                         + f" {c['stem']} ({c['correlation']:+.2f}) | {c.get('band', '–')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -300,5 +314,5 @@ def evaluate(model_path=None, held_out: str = "recorded", bank_dir=None, out=Non
     if lach and channels_beside_model:
         from amssfx import channels
 
-        channels.write(engine.model.path, c.checkpoint_sha256, LACH_QUERY, lach)
+        channels.write(engine.model.path, c.checkpoint_sha256, LACH_QUERY, lach, KEEP_BAND_QUERY)
     return text
