@@ -22,6 +22,7 @@ class ChannelName:
     correlation: float
     share_rest: float | None = None  # the same under `rest_query` (None: not measured)
     rest_query: str = ""
+    named_under: str = ""  # the query the stem and band were measured under ("": the measuring query)
 
     @property
     def silent(self) -> bool:
@@ -41,8 +42,8 @@ class ChannelName:
         if self.silent:
             return f"latent channel {self.head}:{self.lach}: carries almost nothing ({self._shares(query)})"
         return (f"latent channel {self.head}:{self.lach}: mostly {self.stem}, {self.band} band "
-                f"({BAND_HZ.get(self.band, self.band)}); {self._shares(query)} on held-out songs "
-                f"(correlation with the {self.stem} stem {self.correlation:+.2f})")
+                f"({BAND_HZ.get(self.band, self.band)}), correlation with the {self.stem} stem "
+                f"{self.correlation:+.2f} under '{self.named_under or query}'; {self._shares(query)} on held-out songs")
 
 
 def sidecar(model_path: str | Path) -> Path:
@@ -59,7 +60,7 @@ def write(model_path, checkpoint_sha256: str, query: str, rows: list[dict], rest
     import os
 
     out = sidecar(model_path)
-    keys = KEYS + (("energy_share_rest",) if rest_query else ())
+    keys = KEYS + (("energy_share_rest", "named_under") if rest_query else ())
     doc = {"checkpoint_sha256": checkpoint_sha256, "query": query,
            "channels": [{k: r[k] for k in keys} for r in rows]}
     if rest_query:
@@ -82,7 +83,8 @@ def load(model_path, checkpoint_sha256: str) -> tuple[str, dict[tuple[int, int],
         for r in doc["channels"]:
             rest = float(r["energy_share_rest"]) if rest_query and "energy_share_rest" in r else None
             c = ChannelName(int(r["head"]), int(r["lach"]), str(r["stem"]), str(r["band"]),
-                            float(r["energy_share"]), float(r["correlation"]), rest, rest_query if rest is not None else "")
+                            float(r["energy_share"]), float(r["correlation"]), rest,
+                            rest_query if rest is not None else "", str(r.get("named_under", "")))
             names[(c.head, c.lach)] = c
         return str(doc.get("query", "")), names
     except (OSError, ValueError, KeyError, TypeError):

@@ -22,14 +22,17 @@ def test_names_round_trip_and_belong_to_one_checkpoint(tmp_path):
 def test_a_channel_shut_under_the_naming_query_but_heard_under_its_complement_is_not_silent(tmp_path):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
-    rows = [dict(ROWS[0], energy_share_rest=0.2), dict(ROWS[1], stem="other", energy_share_rest=0.12),
-            dict(ROWS[1], lach=2, energy_share_rest=0.0002)]
+    q, rest = "separate vocals, drums, bass", "mute vocals, drums, bass"
+    rows = [dict(ROWS[0], energy_share_rest=0.2, named_under=q),
+            dict(ROWS[1], stem="other", energy_share_rest=0.12, named_under=rest),
+            dict(ROWS[1], lach=2, energy_share_rest=0.0002, named_under=rest)]
     channels.write(model, "a" * 64, "separate vocals, drums, bass", rows, "mute vocals, drums, bass")
     query, names = channels.load(model, "a" * 64)
     other = names[(0, 1)]
     assert other.label == "0:1 other mid" and other.share_rest == 0.12
-    assert "0.0 % of the output under 'separate vocals, drums, bass', 12.0 % under 'mute vocals, drums, bass'" \
-        in other.tooltip(query)
+    tip = other.tooltip(query)
+    assert "0.0 % of the output under 'separate vocals, drums, bass', 12.0 % under 'mute vocals, drums, bass'" in tip
+    assert "correlation with the other stem +0.10 under 'mute vocals, drums, bass'" in tip
     assert names[(0, 2)].label == "0:2 silent"  # quiet under both queries
     channels.write(model, "a" * 64, "separate vocals, drums, bass", ROWS)  # a sidecar of one query
     assert channels.load(model, "a" * 64)[1][(0, 1)].share_rest is None

@@ -153,3 +153,27 @@ def test_latent_channels_are_measured_under_both_complementary_queries(bank):
     text = markdown({}, rows, meta)
     assert f"share under `{LACH_QUERY}` | share under `{KEEP_BAND_QUERY}` |" in text
     assert "| 0:0 | 0.0 % | 100.0 % |" in text and "| 0:1 | 100.0 % | 0.0 % |" in text
+
+
+class TurnedOver(QueryChannels):
+    """One channel that plays the vocals of the clip turned over (as a channel that takes them out
+    of the direct path's copy of the mix)."""
+
+    mask_shape = (1, 1)
+    vocals = None
+
+    def process_array(self, x, sr, p):
+        return -self.vocals
+
+
+def test_a_channel_carrying_a_source_turned_over_is_named_by_it_with_its_sign(monkeypatch, bank):
+    from amssfx.lab import evaluate
+
+    rng = np.random.default_rng(5)
+    stems = {name: rng.standard_normal((2, 44100)).astype(np.float32) for name in evaluate.STEM_NAMES}
+    monkeypatch.setattr(evaluate, "held_out_clips", lambda *a: iter([("song", stems)]))
+    engine = TurnedOver()
+    engine.vocals = stems["vocals"]
+    (row,) = evaluate.evaluate_latent_channels(engine, bank, clips=1, seconds=1.0, seed=0)
+    # the stem it correlates with most, with its sign; not the least negative of the four (about 0)
+    assert row["stem"] == "vocals" and row["correlation"] < -0.99

@@ -115,7 +115,8 @@ def band_energies(y: np.ndarray, sample_rate: int = 44100) -> np.ndarray:
 def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed: int) -> list[dict]:
     """Per latent channel, soloed with the direct path off, under LACH_QUERY and under KEEP_BAND_QUERY:
     its share of the latent path's energy under each, and the stem and band of its solo under the
-    query it is louder in (the stem: the most positive correlation)."""
+    query it is louder in. The stem is the one its solo correlates with most in either sign: with the
+    direct path passing the mix, a latent channel may carry a source turned over (taking it out)."""
     from amssfx.engine import solo
 
     h, l = engine.mask_shape
@@ -141,7 +142,7 @@ def evaluate_latent_channels(engine, bank_dir, clips: int, seconds: float, seed:
     for i in range(h):
         for j in range(l):
             q = int(np.argmax(share[:, i, j]))
-            k = int(np.argmax(corr[q, i, j]))
+            k = int(np.argmax(np.abs(corr[q, i, j])))
             out.append({"head": i, "lach": j, "energy_share": float(share[0, i, j]),
                         "energy_share_rest": float(share[1, i, j]), "named_under": queries[q],
                         "stem": STEM_NAMES[k], "correlation": float(corr[q, i, j, k]),
@@ -228,7 +229,8 @@ def markdown(rows: dict, lach: list[dict], meta: dict) -> str:
         rest = all("energy_share_rest" in c for c in lach)
         lines += ["", "Latent channels of the last block (each soloed, direct path off): their share of the "
                   "output energy under a query, and the stem and band of the solo"
-                  + (" under the query it is louder in" if rest else "") + ":", "",
+                  + (" under the query it is louder in" if rest else "") + " (r < 0: the source turned over)"
+                  + ":", "",
                   f"| head:lach | share under `{LACH_QUERY}` |" + (f" share under `{KEEP_BAND_QUERY}` |" if rest else "")
                   + " best-correlated stem (r) | band |", "|---|---:|" + ("---:|" if rest else "") + "---|---|"]
         for c in lach:
