@@ -1,8 +1,8 @@
 """What each latent channel of a model carries, measured by `amssfx evaluate` and shipped beside the
 model as `<model>.channels.json`: its best-matching stem and band, and its share of the output under
-the measuring query and, where measured, under the query that keeps what that one removes (a channel
-carrying the `other` stem is shut under `separate vocals, drums, bass` and heard under
-`mute vocals, drums, bass`)."""
+the measuring query and, where measured, under the query that keeps what that one removes (the gates
+are conditioned on the query: a channel may be shut under `separate vocals, drums, bass` and heard
+under `mute vocals, drums, bass`)."""
 from __future__ import annotations
 
 import json
