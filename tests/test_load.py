@@ -118,3 +118,4 @@ except Cancelled:
     rss = res["rss"]
     assert len(rss) >= 4 and max(rss) - rss[1] < 30, rss
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
+    src.unlink()  # 1.4 GB: the rest of the run does not need it
