@@ -149,8 +149,24 @@ def test_the_amplitude_floor_pulls_a_channel_cancelled_to_nothing():
     assert grads[True] > 1000 * grads[False]
 
 
+def test_the_batch_floor_lets_a_channel_rest_under_some_queries():
+    """A channel that carries a third of the output of one example and nothing of the other's: the
+    floor per example charges it for the second (a full channel's worth of penalty, half of it after
+    the batch mean), the floor over the batch sees it carry a sixth of the whole and charges nothing;
+    a channel dead in both examples is charged alike by both."""
+    from amssfx.lab.nn.train import lach_penalty
+
+    live = torch.tensor([[[1.0, 1.0, 1.0]], [[0.0, 1.0, 1.0]]])  # (b=2, heads=1, lach=3)
+    assert lach_penalty(live, 0.05).item() == pytest.approx(0.5)
+    assert lach_penalty(live, 0.05, pooled=True).item() == 0.0
+    dead = torch.tensor([[[0.0, 1.0, 1.0]], [[0.0, 1.0, 1.0]]])
+    assert lach_penalty(dead, 0.05).item() == pytest.approx(1.0)
+    assert lach_penalty(dead, 0.05, pooled=True).item() == pytest.approx(1.0)
+
+
 def test_training_revives_and_floors_at_the_output(tmp_path):
-    """`train(revive_floor=..., lach_at="output")` runs and logs what it revived and how it measured."""
+    """`train(revive_floor=..., lach_at="output", lach_pool="batch")` runs and logs what it revived and how
+    it measured."""
     import json
 
     from amssfx.lab.nn.train import train
@@ -162,12 +178,16 @@ def test_training_revives_and_floors_at_the_output(tmp_path):
             np.save(tmp_path / d / f"song_{i:010d}.npy", (0.1 * rng.standard_normal((4, 2, 20000))).astype(np.float32))
     run = tmp_path / "run"
     r = train(run, tmp_path / "train", tmp_path / "valid", "tiny", hours=1, batch=2, max_steps=2, valid_examples=2,
-              progress=False, lach_floor=0.02, lach_weight=0.5, lach_at="output", revive_floor=0.05)
+              progress=False, lach_floor=0.02, lach_weight=0.5, lach_at="output", revive_floor=0.05,
+              lach_pool="batch")
     assert r["step"] == 2 and np.isfinite(r["valid_loss"])
     log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
-    assert log[0]["lach_at"] == "output"
+    assert log[0]["lach_at"] == "output" and log[0]["lach_pool"] == "batch"
     assert "revived" not in log[0] or all({"head", "lach", "donor", "share", "share_after"} <= set(d)
                                            for d in log[0]["revived"])
     with pytest.raises(ValueError, match="lach_at"):
         train(tmp_path / "run2", tmp_path / "train", tmp_path / "valid", "tiny", max_steps=1, progress=False,
               lach_at="middle")
+    with pytest.raises(ValueError, match="lach_pool"):
+        train(tmp_path / "run2", tmp_path / "train", tmp_path / "valid", "tiny", max_steps=1, progress=False,
+              lach_pool="song")

@@ -102,7 +102,7 @@ def cmd_train(args) -> int:
                 family_weights=args.family_weights, widen=args.widen, lr_end=args.lr_end,
                 eq_db=args.eq_db, coherent=args.coherent, lach_floor=args.lach_floor, lach_weight=args.lach_weight,
                 revive_floor=args.revive, lach_at=args.lach_at,
-                lach_amplitude=args.lach_amplitude, target_weights=args.target_weights)
+                lach_amplitude=args.lach_amplitude, lach_pool=args.lach_pool, target_weights=args.target_weights)
     print(res)
     return 0
 
@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lach-amplitude", action="store_true",
                    help="put --lach-floor on the square root of each channel's share: its gradient does not vanish "
                         "where a channel's output has gone to zero, as the share's does")
+    s.add_argument("--lach-pool", choices=["example", "batch"], default="example",
+                   help="measure --lach-floor on each example (default) or on the whole batch, whose examples carry "
+                        "different queries (a channel may be quiet under some queries, not under all)")
     s.add_argument("--revive", type=float, default=0.0, metavar="SHARE",
                    help="before training, give every latent channel of the last block that carries less than SHARE "
                         "of its output (e.g. 0.01) the weights of a live channel of its head; 0: off")

@@ -50,13 +50,15 @@ def sdr_loss(est: torch.Tensor, ref: torch.Tensor, inp: torch.Tensor, reduce: bo
 
 
 def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True, lach_floor: float = 0.0,
-              lach_weight: float = 0.0, lach_at: str = "block", lach_amplitude: bool = False) -> torch.Tensor:
+              lach_weight: float = 0.0, lach_at: str = "block", lach_amplitude: bool = False,
+              lach_pool: str = "example") -> torch.Tensor:
     """The loss of one batch. bf16: the network runs under bfloat16 autocast (convolutions and
     matmuls in bfloat16, weights and gradients float32); the STFT and the loss stay float32.
     lach_floor/lach_weight: the dead-channel floor (`lach_penalty`), added in training only, on each
     channel's share of the last block's output (lach_at "block") or of the model's output with the
     channel soloed (lach_at "output": what the evaluation measures; the model must have
-    measure_solos set). lach_amplitude: the floor on the square root of the share (`lach_penalty`)."""
+    measure_solos set). lach_amplitude: the floor on the square root of the share (`lach_penalty`).
+    lach_pool: the share of each example ("example") or of the whole batch ("batch")."""
     base = getattr(model, "_orig_mod", model)
     cfg = base.cfg
     x, y = stft(inp, cfg.n_fft, cfg.hop), stft(tgt, cfg.n_fft, cfg.hop)
@@ -65,11 +67,12 @@ def spec_loss(model, inp, tgt, tok, bf16: bool = False, reduce: bool = True, lac
     loss = sdr_loss(est.float(), y, x, reduce)
     if lach_weight > 0 and lach_floor > 0 and base.training:
         carried = base.solo_energy if lach_at == "output" else base.dec[-1].contribution
-        loss = loss + lach_weight * lach_penalty(carried.float(), lach_floor, lach_amplitude)
+        loss = loss + lach_weight * lach_penalty(carried.float(), lach_floor, lach_amplitude, lach_pool == "batch")
     return loss
 
 
-def lach_penalty(contribution: torch.Tensor, floor: float, amplitude: bool = False) -> torch.Tensor:
+def lach_penalty(contribution: torch.Tensor, floor: float, amplitude: bool = False,
+                 pooled: bool = False) -> torch.Tensor:
     """How far the latent channels of the last block fall below `floor` of the block's output, as
     a fraction of the floor (0 at or above it, 1 for a channel that carries nothing), summed over
     channels and averaged over the batch. contribution (b, heads, lach) >= 0. A channel that the
@@ -77,7 +80,15 @@ def lach_penalty(contribution: torch.Tensor, floor: float, amplitude: bool = Fal
     anything; this term makes the training move some of the output into it. The share is an energy,
     the square of what the channel puts out, so its gradient vanishes as that output goes to zero:
     a channel cancelled to nothing stays there. With `amplitude` the floor is on the square root of
-    the share, whose gradient does not vanish there."""
+    the share, whose gradient does not vanish there.
+
+    pooled: the share of the whole batch, the examples' energies summed, instead of each example's.
+    Each example has its own query, under which a channel that has specialised in one source is
+    rightly quiet (under "separate vocals" a channel of the other instruments is shut); the floor
+    per example pushes it open under every query, the floor over a batch of mixed queries asks only
+    that it carry something under some of them."""
+    if pooled:
+        contribution = contribution.sum(0, keepdim=True)
     share = contribution / (contribution.sum((1, 2), keepdim=True) + 1e-20)
     ratio = (share / floor).clamp_min(1e-12).sqrt() if amplitude else share / floor
     return torch.relu(1.0 - ratio).sum((1, 2)).mean()
@@ -187,7 +198,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
           family_weights: dict[str, float] | None = None, widen: bool = False,
           lr_end: float | None = None, eq_db: float = 0.0, coherent: float = 0.0,
           lach_floor: float = 0.0, lach_weight: float = 0.0, revive_floor: float = 0.0,
-          lach_at: str = "block", lach_amplitude: bool = False,
+          lach_at: str = "block", lach_amplitude: bool = False, lach_pool: str = "example",
           target_weights: dict[int, float] | None = None) -> dict:
     """Train (or resume) in `run_dir`; returns the final training and validation loss.
 
@@ -229,7 +240,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     the share of what: "block" (the last block's output) or "output" (the model's output with the
     channel soloed, as the evaluation measures it; the 16 solos cost one more pass of the output
     layers each). lach_amplitude: the floor on the square root of the share, which can bring back a
-    channel whose output has gone to zero (the energy's gradient vanishes there).
+    channel whose output has gone to zero (the energy's gradient vanishes there). lach_pool: the share
+    of each example ("example") or of the batch ("batch": the examples' energies summed).
     The training loss printed includes it; validation never does.
 
     revive_floor: before the first step, latent channels of the last block that carry less than this
@@ -261,6 +273,8 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
     model.train()
     if lach_at not in ("block", "output"):
         raise ValueError(f"lach_at is 'block' or 'output', not {lach_at!r}")
+    if lach_pool not in ("example", "batch"):
+        raise ValueError(f"lach_pool is 'example' or 'batch', not {lach_pool!r}")
     model.measure_solos = lach_at == "output" and lach_weight > 0 and lach_floor > 0
     groups = {True: [], False: []}
     for name, p in model.named_parameters():
@@ -313,7 +327,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
         rec = {"time": time.time(), "step": step, "examples": examples_seen, "loss": LOSS, "train_loss": ema,
                "lr": opt.param_groups[0]["lr"], "eq_db": eq_db, "train_bank": str(train_bank), "valid_bank": str(valid_bank),
                "coherent": coherent, "target_weights": target_weights, "lach_floor": lach_floor, "lach_weight": lach_weight, "lach_at": lach_at,
-               "lach_amplitude": lach_amplitude,
+               "lach_amplitude": lach_amplitude, "lach_pool": lach_pool,
                "valid_loss": valid[0], "valid_loss_ema": valid_ema[0],
                "valid_by_family": valid[1], "valid_by_family_ema": valid_ema[1]}
         if revived:  # once, in the first record after the revival
@@ -332,7 +346,7 @@ def train(run_dir: str | Path, train_bank: str, valid_bank: str, config: str | M
             inp, tgt, tok = _to_torch(pending.result())
             pending = prefetch.submit(data.batch, (step + 1) * batch, batch)
             loss = spec_loss(net, inp, tgt, tok, bf16, lach_floor=lach_floor, lach_weight=lach_weight, lach_at=lach_at,
-                             lach_amplitude=lach_amplitude)
+                             lach_amplitude=lach_amplitude, lach_pool=lach_pool)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
