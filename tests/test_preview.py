@@ -1,5 +1,6 @@
 """Preview end to end on a real JACK server (dummy driver), and the app under Xvfb."""
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -13,24 +14,34 @@ from conftest import ROOT
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 
-def _start_jack(exe: str, name: str, output=subprocess.DEVNULL) -> subprocess.Popen:
-    """A JACK server of this name on the dummy driver (real-time pace, no sound card)."""
+def _start_jack(prefix: str, output=subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
+    """A JACK server on the dummy driver (real-time pace, no sound card), named `prefix-K` for the
+    first K in 0..2 whose name is free; returns the server and its name.
+
+    JACK keeps a registry of at most 8 servers in shared memory, and a server that is killed (as one
+    test does on purpose, or a killed test run) leaves its entry behind. An entry is reclaimed only
+    by a new server of the same name, so the tests use a few fixed names, never a new name per run:
+    a name of a dead server is reused, a name of a live one (a test run beside this one) is not."""
+    exe = shutil.which("jackd")
+    assert exe, "jackd is installed by `make` (Debian jackd2)"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
-                            stdout=output, stderr=subprocess.STDOUT, env=env)
-    time.sleep(1.5)
-    return proc
+    said = ""
+    for k in range(3):
+        name = f"{prefix}-{k}"
+        proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
+                                stdout=output, stderr=subprocess.STDOUT, env=env)
+        time.sleep(1.5)
+        if proc.poll() is None:
+            return proc, name
+        said = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    raise AssertionError(f"no JACK server could start under {prefix}-0..2: {said}")
 
 
 @pytest.fixture(scope="module")
 def jack():
-    exe = shutil.which("jackd")
-    assert exe, "jackd is installed by `make` (Debian jackd2)"
     # A server of our own name, so a JACK server already running on the machine does not clash;
     # clients started by the tests find it through JACK_DEFAULT_SERVER.
-    name = f"amssfx-test-{os.getpid()}"
-    proc = _start_jack(exe, name, subprocess.PIPE)
-    assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+    proc, name = _start_jack("amssfx-test", subprocess.PIPE)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JACK_DEFAULT_SERVER", name)
         yield proc
@@ -144,9 +155,8 @@ def test_cli_play_without_device_is_a_clean_error(tiny_model, demo_path):
 
 def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
     """The JACK server goes away mid-preview: a one-line error soon after, no hang."""
-    name = f"amssfx-dying-{os.getpid()}"
+    server, name = _start_jack("amssfx-dying", subprocess.PIPE)
     env = dict(os.environ, JACK_DEFAULT_SERVER=name)
-    server = _start_jack(shutil.which("jackd"), name)
     play = None
     try:
         play = subprocess.Popen([sys.executable, "-m", "amssfx.cli", "play", str(demo_path), "--query", "mute vocals",
@@ -169,12 +179,19 @@ def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
 
 @pytest.fixture(scope="module")
 def xvfb():
+    """An X server on a free display, yielded once it accepts clients: Xvfb writes the display's
+    number to -displayfd when it is ready (on this machine it has taken from 1 to 6 s)."""
     exe = shutil.which("Xvfb")
     assert exe, "Xvfb is installed by `make` (Debian xvfb)"
-    proc = subprocess.Popen([exe, ":97", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    yield ":97"
+    r, w = os.pipe()
+    proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
+    os.close(w)
+    ready, _, _ = select.select([r], [], [], 60)
+    number = os.read(r, 16).decode().strip() if ready else ""
+    os.close(r)
+    assert number.isdigit(), f"Xvfb did not start within 60 s (exit {proc.poll()})"
+    yield f":{number}"
     proc.terminate()
     proc.wait(10)
 
