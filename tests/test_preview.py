@@ -39,8 +39,7 @@ def _start_jack(prefix: str, output=subprocess.DEVNULL) -> tuple[subprocess.Pope
 
 @pytest.fixture(scope="module")
 def jack():
-    # A server of our own name, so a JACK server already running on the machine does not clash;
-    # clients started by the tests find it through JACK_DEFAULT_SERVER.
+    # Clients started by the tests find the server through JACK_DEFAULT_SERVER.
     proc, name = _start_jack("amssfx-test", subprocess.PIPE)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JACK_DEFAULT_SERVER", name)
@@ -190,7 +189,9 @@ def xvfb():
     ready, _, _ = select.select([r], [], [], 60)
     number = os.read(r, 16).decode().strip() if ready else ""
     os.close(r)
-    assert number.isdigit(), f"Xvfb did not start within 60 s (exit {proc.poll()})"
+    if not number.isdigit():
+        proc.kill()  # a server that never came up must not outlive the test
+    assert number.isdigit(), f"Xvfb did not start within 60 s (exit {proc.wait(10)})"
     yield f":{number}"
     proc.terminate()
     proc.wait(10)
