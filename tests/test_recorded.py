@@ -7,7 +7,7 @@ import soundfile as sf
 
 from amssfx.lab.data import recorded, sampler, singing, sources
 from amssfx.lab.data.arrange import Note, arrange
-from amssfx.lab.data.production import bus_gain, master, produce_stem
+from amssfx.lab.data.production import bus_gain, character, master, produce_stem
 
 SR = 44100
 pytestmark = pytest.mark.lab
@@ -153,6 +153,39 @@ def test_production_keeps_the_length_and_master_keeps_the_sum():
     both = (np.abs(stems["vocals"][0]) > 0.05) & (np.abs(stems["drums"][0]) > 0.05)
     np.testing.assert_allclose(out["vocals"][0, both] / stems["vocals"][0, both],
                                out["drums"][0, both] / stems["drums"][0, both], rtol=1e-4)
+
+
+def test_an_amp_drives_a_part_into_harmonics_and_keeps_its_length(monkeypatch):
+    from amssfx.lab.data import production
+
+    t = np.arange(SR) / SR
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
+    monkeypatch.setattr(production, "DRIVE_P", {**production.DRIVE_P, "other": 1.0})
+    monkeypatch.setattr(production, "MODULATE_P", {**production.MODULATE_P, "other": 0.0})
+    monkeypatch.setattr(production, "ECHO_P", {**production.ECHO_P, "other": 0.0})
+    y = character(tone, "other", np.random.default_rng(0))
+    assert y.shape == tone.shape and np.all(np.isfinite(y))
+    spec = np.abs(np.fft.rfft(y[0, SR // 4:]))  # 1 Hz bins from 0.25 s on
+    f = np.fft.rfftfreq(3 * SR // 4, 1 / SR)
+    fundamental = spec[np.abs(f - 220) < 3].max()
+    third = spec[np.abs(f - 660) < 3].max()  # odd harmonics: a clean sine has none
+    assert third > 0.05 * fundamental
+    for kind in ("vocals", "drums", "bass", "other"):  # every kind, every draw: same length, finite
+        for seed in range(6):
+            z = character(tone, kind, np.random.default_rng(seed))
+            assert z.shape == tone.shape and np.all(np.isfinite(z))
+
+
+def test_held_out_songs_get_no_part_sounds(tree, monkeypatch):
+    # The part sounds are training-only, so the held-out banks stay the songs they always were.
+    def refuse(*a):
+        raise AssertionError("character() called")
+
+    monkeypatch.setattr(recorded, "character", refuse)
+    singing._analysis.cache_clear()
+    recorded.render_recorded(arrange(1, 4.0), "heldout")
+    with pytest.raises(AssertionError, match="called"):
+        recorded.render_recorded(arrange(1, 4.0), "train")
 
 
 @pytest.mark.parametrize("split", ["train", "heldout"])

@@ -1,6 +1,7 @@
-"""Production as on a record: per-stem EQ, compression and room reverb, and a mix-bus compressor or
-limiter whose gain is computed from the mix and applied to every stem alike, so that the stems
-still sum to the mix and the task DSP (applied to the produced stems) keeps its targets exact."""
+"""Production as on a record: the sound of each part (an amp's drive, chorus, echo), per-stem EQ,
+compression and room reverb, and a mix-bus compressor or limiter whose gain is computed from the mix
+and applied to every stem alike, so that the stems still sum to the mix and the task DSP (applied to
+the produced stems) keeps its targets exact."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +17,50 @@ BUS_P = 0.5
 def _peak_db(x: np.ndarray) -> float:
     p = float(np.max(np.abs(x))) if x.size else 0.0
     return 20 * np.log10(p) if p > 0 else -120.0
+
+
+# Probability of each part sound per stem kind (character()): drive through an amp, modulation, echo.
+DRIVE_P = {"vocals": 0.0, "drums": 0.15, "bass": 0.2, "other": 0.35}
+MODULATE_P = {"vocals": 0.15, "drums": 0.0, "bass": 0.05, "other": 0.2}
+ECHO_P = {"vocals": 0.3, "drums": 0.0, "bass": 0.0, "other": 0.15}
+
+
+def character(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A (2, time) part through the sounds players and engineers give it before the channel strip:
+    an amp's drive with its cabinet's band (a distorted guitar or organ, a driven bass, drums
+    saturated in parallel), chorus or phaser, an echo; each drawn with the kind's probability.
+    The output has the input's length."""
+    import pedalboard as pb
+
+    if not np.any(x):
+        return x
+    chain = []
+    if rng.random() < DRIVE_P[kind]:
+        if kind == "other":  # a guitar amp: tightened lows, drive, the cabinet's top cut, a mid push
+            chain += [pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(80, 160))),
+                      pb.Distortion(drive_db=float(rng.uniform(12, 34))),
+                      pb.LowpassFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(2800), np.log(6500))))),
+                      pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(700, 2500)),
+                                    gain_db=float(rng.uniform(0, 6)), q=float(rng.uniform(0.5, 1.5)))]
+        else:  # driven in parallel: the clean part stays under the saturated one
+            wet = pb.Pedalboard([pb.Distortion(drive_db=float(rng.uniform(6, 20))),
+                                 pb.LowpassFilter(cutoff_frequency_hz=float(rng.uniform(2500, 8000))),
+                                 pb.Gain(gain_db=float(rng.uniform(-18, -8)))])
+            chain.append(pb.Mix([pb.Pedalboard([]), wet]))
+    if rng.random() < MODULATE_P[kind]:
+        if rng.random() < 0.6:
+            chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2.0)), depth=float(rng.uniform(0.1, 0.4)),
+                                   centre_delay_ms=float(rng.uniform(5, 15)), mix=float(rng.uniform(0.2, 0.5))))
+        else:
+            chain.append(pb.Phaser(rate_hz=float(rng.uniform(0.2, 1.5)), depth=float(rng.uniform(0.3, 0.8)),
+                                   mix=float(rng.uniform(0.2, 0.5))))
+    if rng.random() < ECHO_P[kind]:
+        chain.append(pb.Delay(delay_seconds=float(rng.uniform(0.08, 0.45)), feedback=float(rng.uniform(0.0, 0.4)),
+                              mix=float(rng.uniform(0.08, 0.25))))
+    if not chain:
+        return x
+    y = pb.Pedalboard(chain)(np.ascontiguousarray(x, np.float32), SAMPLE_RATE)
+    return np.ascontiguousarray(y[:, : x.shape[-1]], np.float32)
 
 
 def produce_stem(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from .arrange import Note, Song, _voice_part
-from .production import master, produce_stem
+from .production import character, master, produce_stem
 from .sampler import SAMPLE_RATE, DrumKit, fit_loop, hydrogen_kit, oneshot_kit, play_drums, play_notes
 from .singing import spoken_line, sung_line
 from .sources import Source, soundfonts, sources
@@ -139,6 +139,9 @@ def render_recorded(song: Song, split: str = "train") -> dict[str, np.ndarray]:
         other = other + play_notes(lead, str(_pick(rng, leads).files[0]), n, rng, float(rng.uniform(-0.2, 0.2)))
     stems["other"] = other
     levels = {"vocals": (-2, 4), "drums": (-3, 3), "bass": (-4, 2), "other": (-5, 1)}  # dB, around equal RMS
+    if split == "train":  # the parts' own sounds, from a stream of their own: held-out banks are unchanged
+        sound = np.random.default_rng([song.seed, 19])
+        stems = {k: character(v.astype(np.float32), k, sound) for k, v in stems.items()}
     out = {}
     for name in STEMS:
         x = produce_stem(stems[name].astype(np.float32), name, rng)
