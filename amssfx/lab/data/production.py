@@ -19,6 +19,14 @@ def _peak_db(x: np.ndarray) -> float:
     return 20 * np.log10(p) if p > 0 else -120.0
 
 
+def _through(chain: list, x: np.ndarray) -> np.ndarray:
+    """(2, time) float32 `x` through the pedalboard plugins `chain`, cut to the input's length."""
+    import pedalboard as pb
+
+    y = pb.Pedalboard(chain)(np.ascontiguousarray(x, np.float32), SAMPLE_RATE)
+    return np.ascontiguousarray(y[:, : x.shape[-1]], np.float32)
+
+
 # Probability of each part sound per stem kind (character()): drive through an amp, modulation, echo.
 DRIVE_P = {"vocals": 0.0, "drums": 0.15, "bass": 0.2, "other": 0.35}
 MODULATE_P = {"vocals": 0.15, "drums": 0.0, "bass": 0.05, "other": 0.2}
@@ -57,10 +65,7 @@ def character(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < ECHO_P[kind]:
         chain.append(pb.Delay(delay_seconds=float(rng.uniform(0.08, 0.45)), feedback=float(rng.uniform(0.0, 0.4)),
                               mix=float(rng.uniform(0.08, 0.25))))
-    if not chain:
-        return x
-    y = pb.Pedalboard(chain)(np.ascontiguousarray(x, np.float32), SAMPLE_RATE)
-    return np.ascontiguousarray(y[:, : x.shape[-1]], np.float32)
+    return _through(chain, x) if chain else x
 
 
 def produce_stem(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -82,8 +87,7 @@ def produce_stem(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarr
         wet = float(rng.uniform(0.04, 0.3))
         chain.append(pb.Reverb(room_size=float(rng.uniform(0.1, 0.75)), damping=float(rng.uniform(0.2, 0.8)),
                                wet_level=wet, dry_level=float(1 - 0.5 * wet), width=float(rng.uniform(0.5, 1.0))))
-    y = pb.Pedalboard(chain)(np.ascontiguousarray(x, np.float32), SAMPLE_RATE)
-    return np.ascontiguousarray(y[:, : x.shape[-1]], np.float32)
+    return _through(chain, x)
 
 
 def bus_gain(mix: np.ndarray, rng: np.random.Generator, block: int = 64) -> np.ndarray:

@@ -138,10 +138,10 @@ def render_recorded(song: Song, split: str = "train") -> dict[str, np.ndarray]:
         leads = [s for s in _sources(split)["other"] if any(h in s.name for h in LEAD_HINTS)] or _sources(split)["other"]
         other = other + play_notes(lead, str(_pick(rng, leads).files[0]), n, rng, float(rng.uniform(-0.2, 0.2)))
     stems["other"] = other
-    levels = {"vocals": (-2, 4), "drums": (-3, 3), "bass": (-4, 2), "other": (-5, 1)}  # dB, around equal RMS
     if split == "train":  # the parts' own sounds, from a stream of their own: held-out banks are unchanged
         sound = np.random.default_rng([song.seed, 19])
-        stems = {k: character(v.astype(np.float32), k, sound) for k, v in stems.items()}
+        stems = {k: character(v, k, sound) for k, v in stems.items()}
+    levels = {"vocals": (-2, 4), "drums": (-3, 3), "bass": (-4, 2), "other": (-5, 1)}  # dB, around equal RMS
     out = {}
     for name in STEMS:
         x = produce_stem(stems[name].astype(np.float32), name, rng)
