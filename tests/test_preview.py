@@ -3,6 +3,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,25 +177,48 @@ def test_cli_play_when_the_server_dies_is_a_clean_error(tiny_model, demo_path):
     assert took < 8.0, took
 
 
+def _accepts_clients(display: str) -> bool:
+    """Whether the X server of a display completes a client's connection set-up on its local socket
+    (the X11 set-up request, little-endian, no authorisation; reply byte 1 is success)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        try:
+            s.connect(f"/tmp/.X11-unix/X{display}")
+            s.sendall(b"l\0" + (11).to_bytes(2, "little") + bytes(8))
+            return s.recv(1) == b"\1"
+        except OSError:
+            return False
+
+
 @pytest.fixture(scope="module")
-def xvfb():
+def xvfb(tmp_path_factory):
     """An X server on a free display, yielded once it accepts clients: Xvfb writes the display's
-    number to -displayfd when it is ready (on this machine it has taken from 1 to 6 s)."""
+    number to -displayfd when it is ready (on this machine it has taken from 1 to 6 s), and a client's
+    set-up is then completed once on its local socket. -noreset: without it the server resets when
+    its last client leaves and writes its number to -displayfd again, and dies if nobody reads it
+    (seen here: "Cannot write display number"); -ac: a private server for one test, local only."""
     exe = shutil.which("Xvfb")
     assert exe, "Xvfb is installed by `make` (Debian xvfb)"
+    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
     r, w = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", "1600x1000x24", "-nolisten", "tcp",
+                                 "-ac", "-noreset"], stdout=subprocess.DEVNULL, stderr=err, pass_fds=(w,))
     os.close(w)
     ready, _, _ = select.select([r], [], [], 60)
     number = os.read(r, 16).decode().strip() if ready else ""
-    os.close(r)
-    if not number.isdigit():
+    deadline = time.monotonic() + 30
+    while number.isdigit() and proc.poll() is None and not _accepts_clients(number) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    up = number.isdigit() and proc.poll() is None and _accepts_clients(number)
+    if not up:
         proc.kill()  # a server that never came up must not outlive the test
-    assert number.isdigit(), f"Xvfb did not start within 60 s (exit {proc.wait(10)})"
+        os.close(r)
+    assert up, f"Xvfb did not come up (display {number!r}, exit {proc.wait(10)}): {log.read_text()[-1500:]}"
     yield f":{number}"
     proc.terminate()
     proc.wait(10)
+    os.close(r)  # open until the server ends: Xvfb writes its number again if it resets
 
 
 def test_app_smoke_under_xvfb(xvfb, tmp_path, demo_path):
