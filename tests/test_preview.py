@@ -194,9 +194,10 @@ def _accepts_clients(display: str) -> bool:
 def xvfb(tmp_path_factory):
     """An X server on a free display, yielded once it accepts clients: Xvfb writes the display's
     number to -displayfd when it is ready (on this machine it has taken from 1 to 6 s), and a client's
-    set-up is then completed once on its local socket. -noreset: without it the server resets when
-    its last client leaves and writes its number to -displayfd again, and dies if nobody reads it
-    (seen here: "Cannot write display number"); -ac: a private server for one test, local only."""
+    set-up is then completed once on its local socket. The -displayfd pipe stays open until the
+    server ends: Xvfb writes its number to it again after its first client, and dies if the pipe is
+    closed (seen here: "Cannot write display number", every run); -noreset keeps it from resetting
+    when its last client leaves; -ac: a private server for one test, local only."""
     exe = shutil.which("Xvfb")
     assert exe, "Xvfb is installed by `make` (Debian xvfb)"
     log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
@@ -208,9 +209,12 @@ def xvfb(tmp_path_factory):
     ready, _, _ = select.select([r], [], [], 60)
     number = os.read(r, 16).decode().strip() if ready else ""
     deadline = time.monotonic() + 30
-    while number.isdigit() and proc.poll() is None and not _accepts_clients(number) and time.monotonic() < deadline:
+    up = False
+    while number.isdigit() and proc.poll() is None and time.monotonic() < deadline:
+        up = _accepts_clients(number)
+        if up:
+            break
         time.sleep(0.2)
-    up = number.isdigit() and proc.poll() is None and _accepts_clients(number)
     if not up:
         proc.kill()  # a server that never came up must not outlive the test
         os.close(r)
@@ -218,7 +222,7 @@ def xvfb(tmp_path_factory):
     yield f":{number}"
     proc.terminate()
     proc.wait(10)
-    os.close(r)  # open until the server ends: Xvfb writes its number again if it resets
+    os.close(r)
 
 
 def test_app_smoke_under_xvfb(xvfb, tmp_path, demo_path):

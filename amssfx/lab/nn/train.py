@@ -76,8 +76,8 @@ def lach_penalty(contribution: torch.Tensor, floor: float, amplitude: bool = Fal
     """How far the latent channels of the last block fall below `floor` of the block's output, as
     a fraction of the floor (0 at or above it, 1 for a channel that carries nothing), summed over
     channels and averaged over the batch (or, `pooled`, of the batch as one). contribution (b, heads,
-    lach) >= 0. A channel that the attention never picks, or whose values are zero, carries nothing and cannot be soloed to hear
-    anything; this term makes the training move some of the output into it. The share is an energy,
+    lach) >= 0. A channel that the attention never picks, or whose values are zero, carries nothing
+    and cannot be soloed to hear anything; this term makes the training move some of the output into it. The share is an energy,
     the square of what the channel puts out, so its gradient vanishes as that output goes to zero:
     a channel cancelled to nothing stays there. With `amplitude` the floor is on the square root of
     the share, whose gradient does not vanish there.
