@@ -206,23 +206,24 @@ def xvfb(tmp_path_factory):
         proc = subprocess.Popen([exe, "-displayfd", str(w), "-screen", "0", "1600x1000x24", "-nolisten", "tcp",
                                  "-ac", "-noreset"], stdout=subprocess.DEVNULL, stderr=err, pass_fds=(w,))
     os.close(w)
-    ready, _, _ = select.select([r], [], [], 60)
-    number = os.read(r, 16).decode().strip() if ready else ""
-    deadline = time.monotonic() + 30
-    up = False
-    while number.isdigit() and proc.poll() is None and time.monotonic() < deadline:
-        up = _accepts_clients(number)
-        if up:
-            break
-        time.sleep(0.2)
-    if not up:
-        proc.kill()  # a server that never came up must not outlive the test
+    try:
+        ready, _, _ = select.select([r], [], [], 60)
+        number = os.read(r, 16).decode().strip() if ready else ""
+        deadline = time.monotonic() + 30
+        up = False
+        while number.isdigit() and proc.poll() is None and time.monotonic() < deadline:
+            up = _accepts_clients(number)
+            if up:
+                break
+            time.sleep(0.2)
+        if not up:
+            proc.kill()  # a server that never came up must not outlive the test
+        assert up, f"Xvfb did not come up (display {number!r}, exit {proc.wait(10)}): {log.read_text()[-1500:]}"
+        yield f":{number}"
+    finally:
+        proc.terminate()  # nothing to do for a server already ended
+        proc.wait(10)
         os.close(r)
-    assert up, f"Xvfb did not come up (display {number!r}, exit {proc.wait(10)}): {log.read_text()[-1500:]}"
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(10)
-    os.close(r)
 
 
 def test_app_smoke_under_xvfb(xvfb, tmp_path, demo_path):

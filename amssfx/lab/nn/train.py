@@ -77,10 +77,10 @@ def lach_penalty(contribution: torch.Tensor, floor: float, amplitude: bool = Fal
     a fraction of the floor (0 at or above it, 1 for a channel that carries nothing), summed over
     channels and averaged over the batch (or, `pooled`, of the batch as one). contribution (b, heads,
     lach) >= 0. A channel that the attention never picks, or whose values are zero, carries nothing
-    and cannot be soloed to hear anything; this term makes the training move some of the output into it. The share is an energy,
-    the square of what the channel puts out, so its gradient vanishes as that output goes to zero:
-    a channel cancelled to nothing stays there. With `amplitude` the floor is on the square root of
-    the share, whose gradient does not vanish there.
+    and cannot be soloed to hear anything; this term makes the training move some of the output
+    into it. The share is an energy, the square of what the channel puts out, so its gradient
+    vanishes as that output goes to zero: a channel cancelled to nothing stays there. With
+    `amplitude` the floor is on the square root of the share, whose gradient does not vanish there.
 
     pooled: the share of the whole batch, the examples' energies summed, instead of each example's.
     Each example has its own query, under which a channel that has specialised in one source is
