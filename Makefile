@@ -10,7 +10,7 @@ APT_RUN := libportaudio2 libsndfile1 libxkbcommon-x11-0 libegl1 libgl1 libxcb-cu
 APT_TEST := $(APT_RUN) ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng jackd2 xvfb xauth
 # Recorded material of the training renderer (amssfx/data/sources.py lists what is used and its licence);
 # only training needs it: `make lab`.
-APT_LAB := $(APT_TEST) hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data csound-soundfont
+APT_LAB := $(APT_TEST) hydrogen-drumkits sonic-pi-samples lmms-common ktuberling-data klettres-data csound-soundfont
 DEMO := amssfx/assets/demo.flac
 RUN_QUERY ?= apply heavy lowpass to drums
 

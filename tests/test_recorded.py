@@ -71,12 +71,20 @@ def tree(tmp_path, monkeypatch):
         (ktub / lang).mkdir(parents=True)
         for w in range(2):
             sf.write(ktub / lang / f"word{w}.ogg", _voice(hz + 20 * w, 0.6), SR)
+    klet = tmp_path / "klettres"
+    for lang, hz in (("fr", 180), ("en", 150), ("hu", 160)):  # en: left out of training; hu: faulty
+        for sub in ("alpha", "syllab"):
+            (klet / lang / sub).mkdir(parents=True)
+            pad = np.zeros(SR, np.float32)  # the package pads each short take with silence
+            sf.write(klet / lang / sub / "a.ogg", np.concatenate([pad, _voice(hz, 0.6), pad]), SR)
     for name, value in (("HYDROGEN", hyd), ("SONIC_PI", spi), ("LMMS", lmms), ("KTUBERLING", ktub),
-                        ("CSOUND_SF2", tmp_path / "none.sf2")):
+                        ("KLETTRES", klet), ("CSOUND_SF2", tmp_path / "none.sf2")):
         monkeypatch.setattr(sources, name, value)
     recorded._sources.cache_clear()
+    singing.take.cache_clear()
     yield tmp_path
     recorded._sources.cache_clear()
+    singing.take.cache_clear()
 
 
 @pytest.mark.parametrize("path", [
@@ -99,6 +107,8 @@ def test_splits_are_apart_and_reserved_kits_never_listed(tree):
     assert not any("ForzeeStereo" in str(f) for f in train_files | held_files)
     assert {s.name for s in held if s.role == "kit"} == {"ColomboAcousticDrumkit"}
     assert {s.name for s in held if s.role == "voice"} == {"ktuberling en"}
+    # klettres trains only, and not in the languages whose speakers may speak a held-out voice, nor faulty ones
+    assert {s.name for s in train if s.name.startswith("klettres")} == {"klettres fr"}
     assert {s.role for s in train} >= {"kit", "oneshot_kit", "drum_loop", "bass", "other", "voice"}
     with pytest.raises(ValueError, match="split"):
         sources.sources("test")
@@ -137,6 +147,17 @@ def test_singing_follows_the_melody(tree):
     f0, _ = pyworld.dio(y.astype(np.float64), SR, frame_period=5.0)
     cents = 1200 * np.log2(f0[f0 > 0] / 220.0)
     assert len(cents) > 100 and abs(np.median(cents)) < 60
+
+
+def test_padded_takes_are_trimmed_and_others_kept_whole(tree):
+    padded = str(tree / "klettres" / "fr" / "syllab" / "a.ogg")
+    y = singing.take(padded)
+    assert y.shape[0] == 2 and 0.6 <= y.shape[1] / SR < 0.7  # the 0.6 s syllable and short margins
+    assert np.abs(y).max() == np.abs(sampler.load(padded)).max()
+    word = str(tree / "ktuberling" / "ca" / "word0.ogg")
+    np.testing.assert_array_equal(singing.take(word), sampler.load(word))  # as before: banks stay what they were
+    sung = singing.sing_word(padded, 57.0, 0.8, np.random.default_rng(0))
+    assert abs(len(sung) / SR - 0.8) < 0.15  # the note's length, not the padding's
 
 
 def test_production_keeps_the_length_and_master_keeps_the_sum():
@@ -216,7 +237,7 @@ def test_recorded_song_uses_only_its_split(tree, split, monkeypatch):
 
 
 def test_missing_material_is_named(tmp_path, monkeypatch):
-    for name in ("HYDROGEN", "SONIC_PI", "LMMS", "KTUBERLING"):
+    for name in ("HYDROGEN", "SONIC_PI", "LMMS", "KTUBERLING", "KLETTRES"):
         monkeypatch.setattr(sources, name, tmp_path / "nothing")
     recorded._sources.cache_clear()
     try:

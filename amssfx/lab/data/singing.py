@@ -8,8 +8,27 @@ from functools import lru_cache
 import numpy as np
 
 from .sampler import SAMPLE_RATE, add_at, load
+from .sources import padded
 
 FRAME_MS = 5.0
+TRIM_DB = -40.0  # a padded take keeps what is within this of its peak, with short margins
+TRIM_MARGINS_S = (0.01, 0.05)
+
+
+@lru_cache(maxsize=512)
+def take(path: str) -> np.ndarray:
+    """A recorded word as (2, time) float32: the file as it is, or, for a take its package pads with
+    silence (sources.padded), cut to the span within TRIM_DB of its peak."""
+    x = load(path)
+    if not padded(path):
+        return x
+    env = np.abs(x).max(0)
+    loud = np.flatnonzero(env >= env.max() * 10 ** (TRIM_DB / 20)) if env.size and env.max() > 0 else []
+    if len(loud) == 0:
+        return x
+    a = max(int(loud[0]) - int(TRIM_MARGINS_S[0] * SAMPLE_RATE), 0)
+    b = min(int(loud[-1]) + int(TRIM_MARGINS_S[1] * SAMPLE_RATE), x.shape[-1])
+    return x[:, a:b]
 
 
 @lru_cache(maxsize=256)
@@ -18,7 +37,7 @@ def _analysis(path: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyworld imports pkg_resources, which warns on import
         import pyworld
-    x = load(path).mean(0).astype(np.float64)
+    x = take(path).mean(0).astype(np.float64)
     f0, t = pyworld.dio(x, SAMPLE_RATE, frame_period=FRAME_MS)
     f0 = pyworld.stonemask(x, f0, t, SAMPLE_RATE)
     sp = pyworld.cheaptrick(x, f0, t, SAMPLE_RATE)
@@ -96,7 +115,7 @@ def spoken_line(words: list[str], beat_s: float, n_samples: int, rng: np.random.
     step = beat_s * float(rng.choice([0.5, 1.0]))
     while t * SAMPLE_RATE < n_samples:
         for _ in range(int(rng.integers(2, 7))):
-            x = load(words[int(rng.integers(len(words)))])
+            x = take(words[int(rng.integers(len(words)))])
             add_at(out, x.mean(0, keepdims=True).repeat(2, 0), int(t * SAMPLE_RATE), float(rng.uniform(0.6, 1.0)), pan)
             t += max(step, x.shape[-1] / SAMPLE_RATE * 0.8)
         t += beat_s * float(rng.integers(2, 6))
