@@ -20,12 +20,10 @@ def take(path: str) -> np.ndarray:
     """A recorded word as (2, time) float32: the file as it is, or, for a take its package pads with
     silence (sources.padded), cut to the span within TRIM_DB of its peak."""
     x = load(path)
-    if not padded(path):
+    if not padded(path) or not np.any(x):
         return x
     env = np.abs(x).max(0)
-    loud = np.flatnonzero(env >= env.max() * 10 ** (TRIM_DB / 20)) if env.size and env.max() > 0 else []
-    if len(loud) == 0:
-        return x
+    loud = np.flatnonzero(env >= env.max() * 10 ** (TRIM_DB / 20))  # not empty: the peak is in it
     a = max(int(loud[0]) - int(TRIM_MARGINS_S[0] * SAMPLE_RATE), 0)
     b = min(int(loud[-1]) + int(TRIM_MARGINS_S[1] * SAMPLE_RATE), x.shape[-1])
     return x[:, a:b]
